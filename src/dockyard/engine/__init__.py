@@ -1,0 +1,1 @@
+"""Use cases: the only place where subsystems are combined."""

@@ -1,0 +1,19 @@
+"""Pure OCI/Docker formats: digests, media types, references, manifests."""
+
+from dockyard.oci.digest import Digest, Hasher, sha256_of
+from dockyard.oci.image import Descriptor, Index, Manifest, Platform, canonical_json, host_platform
+from dockyard.oci.reference import Reference, parse_reference
+
+__all__ = [
+    "Digest",
+    "Hasher",
+    "sha256_of",
+    "Descriptor",
+    "Index",
+    "Manifest",
+    "Platform",
+    "canonical_json",
+    "host_platform",
+    "Reference",
+    "parse_reference",
+]
