@@ -1,4 +1,4 @@
-"""Mounts as values, and the kernel calls that apply them."""
+"""Mounts as values, and the kernel calls that apply them (``dockyard.mount.linux``)."""
 
 from dockyard.mount.types import Mount
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from dockyard.mount.types import Mount
 
-__all__ = ["Snapshotter"]
+__all__ = ["Snapshotter", "WhiteoutStyle"]
+
+# How layer whiteouts must be written into ``upper_dir``: overlayfs markers, or real
+# deletions when the active dir is a full copy of its parents (copy snapshotter).
+WhiteoutStyle = Literal["overlay", "remove"]
 
 
 class Snapshotter(Protocol):
@@ -15,8 +19,11 @@ class Snapshotter(Protocol):
 
     ``prepare`` returns the mounts that make ``key`` visible; ``commit`` turns an
     active snapshot into a committed one; ``remove`` deletes either kind (a
-    committed one only when nothing has it as parent).
+    committed one only when nothing has it as parent). Parents must be committed.
+    Unknown keys raise ``errors.NotFound``; taken keys ``errors.Conflict``.
     """
+
+    whiteout_style: WhiteoutStyle
 
     def prepare(self, key: str, parent: str | None) -> list[Mount]: ...
 
@@ -29,6 +36,10 @@ class Snapshotter(Protocol):
     def remove(self, key: str) -> None: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def parent(self, key: str) -> str | None: ...
+
+    def keys(self) -> list[str]: ...
 
     def upper_dir(self, key: str) -> str:
         """The directory holding an active snapshot's changes (for diff/commit/changes)."""

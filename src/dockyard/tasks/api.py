@@ -13,7 +13,7 @@ from typing import Protocol
 
 from dockyard.mount.types import Mount
 
-__all__ = ["TaskSpec", "ExitStatus", "AttachStream", "Task", "TaskManager", "STDOUT", "STDERR"]
+__all__ = ["STDERR", "STDOUT", "AttachStream", "ExitStatus", "Task", "TaskManager", "TaskSpec"]
 
 STDOUT = 1
 STDERR = 2

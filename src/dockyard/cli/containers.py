@@ -1,0 +1,288 @@
+"""Container commands: run, create, start, stop, kill, rm, ps, logs, wait, inspect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from dockyard import errors
+from dockyard.cli.container_options import body_from, create_options, options_from
+from dockyard.cli.context import client_from
+from dockyard.cli.humanize import api_timestamp
+from dockyard.cli.listing import CONTAINER_HEADERS, container_row, render_rows
+from dockyard.cli.run import DAEMON_ERROR, attach_and_wait, create_container, run_container
+from dockyard.cli.templates import parse_template
+from dockyard.client import APIError, Client, DaemonUnreachable
+
+__all__ = ["commands", "each", "parse_filters"]
+
+_PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+_PS_SIZE = _PS_DEFAULT.replace("\t{{.Names}}", "\t{{.Names}}\t{{.Size}}")
+
+
+def each(refs: Iterable[str], action: Callable[[str], Any], *, echo: bool = True) -> int:
+    """Apply ``action`` to every ref, reporting failures as docker does; 1 if any failed."""
+    rc = 0
+    for ref in refs:
+        try:
+            action(ref)
+        except DaemonUnreachable:
+            raise
+        except APIError as exc:
+            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+            rc = 1
+        else:
+            if echo:
+                print(ref, flush=True)
+    return rc
+
+
+def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
+    """``-f key=value`` flags grouped by key."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        out.setdefault(key.strip().lower(), []).append(value)
+    return out
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
+@create_options
+@click.pass_context
+def run(ctx: click.Context, /, detach: bool, **kw: Any) -> int:
+    """Create and run a new container from an image."""
+    opts = options_from(kw, detach=detach)
+    if opts.tty and opts.interactive and not detach and not sys.stdin.isatty():
+        print("the input device is not a TTY", file=sys.stderr)
+        return 1
+    try:
+        body = body_from(opts, tuple(kw["env_file"]))
+    except errors.InvalidArgument as exc:
+        print(f"dockyard: {exc.message}\n\nRun 'dockyard run --help' for more information", file=sys.stderr)
+        return DAEMON_ERROR
+    return run_container(client_from(ctx), opts, body, kw["name"])
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@create_options
+@click.pass_context
+def create(ctx: click.Context, /, **kw: Any) -> int:
+    """Create a new container."""
+    opts = options_from(kw, detach=True)
+    body = body_from(opts, tuple(kw["env_file"]))
+    body.update(AttachStdout=False, AttachStderr=False)
+    created = create_container(client_from(ctx), body, kw["name"], opts.image, sys.stderr)
+    for warning in created.get("Warnings") or []:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(created["Id"])
+    return 0
+
+
+@click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def start(ctx: click.Context, attach: bool, interactive: bool, containers: tuple[str, ...]) -> int:
+    """Start one or more stopped containers."""
+    client = client_from(ctx)
+    if not (attach or interactive):
+        return each(containers, client.start)
+    if len(containers) > 1:
+        raise errors.InvalidArgument("you cannot start and attach multiple containers at once")
+    info = client.inspect_container(containers[0])
+    tty = bool((info.get("Config") or {}).get("Tty"))
+    return attach_and_wait(
+        client,
+        str(info["Id"]),
+        tty=tty,
+        interactive=interactive,
+        condition="next-exit",
+        stdout=sys.stdout.buffer,
+        stderr=sys.stderr.buffer,
+        stdin_fd=sys.stdin.fileno() if interactive else None,
+    )
+
+
+@click.command()
+@click.option("-t", "--time", "--timeout", "timeout", type=int, help="Seconds to wait before killing the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def stop(ctx: click.Context, timeout: int | None, containers: tuple[str, ...]) -> int:
+    """Stop one or more running containers."""
+    client = client_from(ctx)
+    return each(containers, lambda c: client.stop(c, timeout))
+
+
+@click.command()
+@click.option("-s", "--signal", "sig", help="Signal to send to the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def kill(ctx: click.Context, sig: str | None, containers: tuple[str, ...]) -> int:
+    """Kill one or more running containers."""
+    client = client_from(ctx)
+    return each(containers, lambda c: client.kill(c, sig))
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx: click.Context, force: bool, volumes: bool, containers: tuple[str, ...]) -> int:
+    """Remove one or more containers."""
+    client = client_from(ctx)
+    return each(containers, lambda c: client.remove_container(c, force=force, volumes=volumes))
+
+
+@click.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided.")
+@click.option("--format", "fmt", help="Format output: 'table', 'table TEMPLATE', 'json' or a Go template.")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states).")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
+@click.pass_context
+def ps(
+    ctx: click.Context,
+    all_: bool,
+    filters: tuple[str, ...],
+    fmt: str | None,
+    last: int,
+    latest: bool,
+    no_trunc: bool,
+    quiet: bool,
+    size: bool,
+) -> int:
+    """List containers."""
+    limit = 1 if latest else (last if last > 0 else None)
+    listed = client_from(ctx).containers(
+        all=all_ or limit is not None, limit=limit, size=size, filters=parse_filters(filters)
+    )
+    rows = [container_row(c, no_trunc=no_trunc) for c in listed]
+    if quiet:
+        fmt = "{{.ID}}"
+    text = render_rows(rows, fmt, _PS_SIZE if size else _PS_DEFAULT, CONTAINER_HEADERS)
+    if text is not None:
+        click.echo(text)
+    return 0
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all").')
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", help="Show logs since timestamp or relative (e.g. 42m for 42 minutes).")
+@click.option("--until", help="Show logs before a timestamp or relative (e.g. 42m for 42 minutes).")
+@click.option("--details", is_flag=True, hidden=True)
+@click.argument("container")
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    follow: bool,
+    tail: str,
+    timestamps: bool,
+    since: str | None,
+    until: str | None,
+    details: bool,
+    container: str,
+) -> int:
+    """Fetch the logs of a container."""
+    client = client_from(ctx)
+    info = client.inspect_container(container)
+    tty = bool((info.get("Config") or {}).get("Tty"))
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, data in client.logs(
+        str(info["Id"]),
+        tty=tty,
+        follow=follow,
+        tail=tail,
+        timestamps=timestamps,
+        since=api_timestamp(since) if since else None,
+        until=api_timestamp(until) if until else None,
+    ):
+        target = err if stream == 2 else out
+        target.write(data)
+        target.flush()
+    return 0
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def wait(ctx: click.Context, containers: tuple[str, ...]) -> int:
+    """Block until one or more containers stop, then print their exit codes."""
+    client = client_from(ctx)
+    return each(containers, lambda c: print(client.wait(c).get("StatusCode", 0), flush=True), echo=False)
+
+
+def _inspect_one(client: Client, ref: str, kind: str | None) -> dict[str, Any]:
+    if kind in (None, "container"):
+        try:
+            return client.inspect_container(ref)
+        except errors.NotFound:
+            if kind == "container":
+                raise
+    if kind in (None, "image"):
+        try:
+            return client.inspect_image(ref)
+        except errors.NotFound:
+            if kind == "image":
+                raise
+    raise errors.NotFound(f"No such object: {ref}")
+
+
+@click.command()
+@click.option("-f", "--format", "fmt", help="Format output using a custom template ('json' or a Go template).")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container.")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only inspect objects of this type.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, fmt: str | None, size: bool, kind: str | None, names: tuple[str, ...]) -> int:
+    """Return low-level information on dockyard objects."""
+    client = client_from(ctx)
+    template = parse_template(fmt) if fmt and fmt != "json" else None
+    found: list[dict[str, Any]] = []
+    rc = 0
+    for ref in names:
+        try:
+            found.append(_inspect_one(client, ref, kind))
+        except DaemonUnreachable:
+            raise
+        except errors.NotFound:
+            print(f"Error: No such {kind or 'object'}: {ref}", file=sys.stderr)
+            rc = 1
+    if template is None:
+        if fmt == "json":
+            for obj in found:
+                click.echo(json.dumps(obj, ensure_ascii=False))
+        else:
+            click.echo(json.dumps(found, indent=4, ensure_ascii=False))
+    else:
+        for obj in found:
+            click.echo(template.render(obj))
+    return rc
+
+
+@click.group()
+def container() -> None:
+    """Manage containers."""
+
+
+for _cmd in (run, create, start, stop, kill, rm, logs, wait, inspect):
+    container.add_command(_cmd)
+for _alias in ("ls", "ps", "list"):
+    container.add_command(ps, _alias)
+
+
+def commands() -> list[click.Command]:
+    return [run, create, start, stop, kill, rm, ps, logs, wait, inspect, container]

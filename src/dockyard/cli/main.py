@@ -1,0 +1,70 @@
+"""``dockyard``: the command-line client of the Engine API that dockyardd serves."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dockyard import __version__, errors
+from dockyard.cli import containers, images, registry, system
+from dockyard.cli.context import UNREACHABLE_HINT, CLIContext, resolve_host
+from dockyard.client import APIError, DaemonUnreachable, parse_host
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-H", "--host", "host", metavar="HOST", help="Daemon socket to connect to (env DOCKYARD_HOST).")
+@click.version_option(__version__, "-v", "--version", prog_name="dockyard", message="dockyard version %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, host: str | None) -> None:
+    """A Docker-compatible container engine, written in Python."""
+    ctx.obj = CLIContext(
+        parse_host(resolve_host(host, os.environ)), autostart=os.environ.get("DOCKYARD_AUTOSTART") == "1"
+    )
+
+
+for _module in (containers, images, system, registry):
+    for _command in _module.commands():
+        cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and, as a console script, exits with) docker's exit codes."""
+    try:
+        rv = cli.main(args=argv, prog_name="dockyard", standalone_mode=False)
+    except click.exceptions.NoSuchOption as exc:
+        _usage_error(exc)
+        return 125
+    except click.UsageError as exc:
+        _usage_error(exc)
+        return 1 if isinstance(exc, click.MissingParameter | click.BadArgumentUsage) else 125
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        print(file=sys.stderr)
+        return 130
+    except DaemonUnreachable as exc:
+        print(f"{exc.message}\n{UNREACHABLE_HINT}", file=sys.stderr)
+        return 1
+    except APIError as exc:
+        print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+        return 1
+    except errors.DockyardError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`dockyard ps | head`): stop quietly, as docker does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    cmd = exc.ctx.command_path if exc.ctx else "dockyard"
+    print(f"{exc.format_message()}\nSee '{cmd} --help'.", file=sys.stderr)

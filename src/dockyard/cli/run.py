@@ -1,0 +1,142 @@
+"""The ``run`` flow as the docker CLI does it: create (pull if missing), attach, wait, start."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any, BinaryIO, TextIO
+
+from dockyard import errors
+from dockyard.cli.attach import pump
+from dockyard.cli.messages import show_messages
+from dockyard.cli.runconfig import RunOptions
+from dockyard.cli.terminal import on_resize, raw_mode, terminal_size
+from dockyard.client import APIError, Client
+
+__all__ = ["DAEMON_ERROR", "attach_and_wait", "create_container", "run_container"]
+
+DAEMON_ERROR = 125  # docker's exit code when the container never ran
+_WAIT_HEAD_TIMEOUT = 2.0
+_PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def _with_latest(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in image else image + ":latest"
+
+
+def create_container(
+    client: Client, body: dict[str, Any], name: str | None, image: str, stderr: TextIO
+) -> dict[str, Any]:
+    """Create; when the image is missing say so, try to pull it, and create again."""
+    try:
+        return client.create_container(body, name)
+    except errors.NotFound:
+        stderr.write(f"Unable to find image '{_with_latest(image)}' locally\n")
+        stderr.flush()
+    show_messages(client.pull(image), stderr)
+    return client.create_container(body, name)
+
+
+def _report(exc: errors.DockyardError, stderr: TextIO, command: str) -> int:
+    prefix = "Error response from daemon: " if isinstance(exc, APIError) else ""
+    stderr.write(f"dockyard: {prefix}{exc.message}\n\nRun 'dockyard {command} --help' for more information\n")
+    stderr.flush()
+    return DAEMON_ERROR
+
+
+@contextlib.contextmanager
+def _signal_proxy(client: Client, cid: str) -> Iterator[None]:
+    """Forward signals sent to the CLI to the container (docker's --sig-proxy)."""
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(errors.DockyardError, OSError):
+            client.kill(cid, signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, forward) for s in _PROXIED_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _resize(client: Client, cid: str, fd: int) -> None:
+    size = terminal_size(fd)
+    if size:
+        with contextlib.suppress(errors.DockyardError, OSError):
+            client.resize(cid, *size)
+
+
+def attach_and_wait(
+    client: Client,
+    cid: str,
+    *,
+    tty: bool,
+    interactive: bool,
+    condition: str,
+    stdout: BinaryIO,
+    stderr: BinaryIO,
+    stdin_fd: int | None,
+    start: bool = True,
+) -> int:
+    """Attach and wait before starting (nothing of the output or the exit can be missed)."""
+    stream = client.attach(cid, stdin=interactive)
+    with stream:
+        waiter = client.wait_later(cid, condition)
+        waiter.read_in_background(_WAIT_HEAD_TIMEOUT)
+        term_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) else None
+        raw = raw_mode(term_fd) if tty and interactive and term_fd is not None else contextlib.nullcontext()
+        with raw, on_resize(lambda: _resize(client, cid, term_fd or 0)) if tty else contextlib.nullcontext():
+            if start:
+                client.start(cid)
+            if tty and term_fd is not None:
+                _resize(client, cid, term_fd)
+            proxy = _signal_proxy(client, cid) if not tty else contextlib.nullcontext()
+            with proxy:
+                detached = pump(
+                    stream, tty=tty, stdout=stdout, stderr=stderr, stdin_fd=stdin_fd if interactive else None
+                )
+    if detached:
+        waiter.close()
+        stderr.write(b"\r\nread escape sequence\r\n")
+        stderr.flush()
+        return 0
+    result = waiter.json() or {}
+    err = result.get("Error") or {}
+    if isinstance(err, dict) and err.get("Message"):
+        raise errors.Internal(str(err["Message"]))
+    return int(result.get("StatusCode", 0))
+
+
+def run_container(client: Client, opts: RunOptions, body: dict[str, Any], name: str | None) -> int:
+    """``dockyard run``: the container's exit code, or 125 when the daemon refused."""
+    try:
+        created = create_container(client, body, name, opts.image, sys.stderr)
+    except errors.DockyardError as exc:
+        if isinstance(exc, errors.Unavailable) and not isinstance(exc, APIError):
+            raise
+        return _report(exc, sys.stderr, "run")
+    for warning in created.get("Warnings") or []:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    cid = str(created["Id"])
+    try:
+        if opts.detach:
+            client.start(cid)
+            print(cid, flush=True)
+            return 0
+        return attach_and_wait(
+            client,
+            cid,
+            tty=opts.tty,
+            interactive=opts.interactive,
+            condition="removed" if opts.rm else "next-exit",
+            stdout=sys.stdout.buffer,
+            stderr=sys.stderr.buffer,
+            stdin_fd=sys.stdin.fileno() if opts.interactive else None,
+        )
+    except errors.DockyardError as exc:
+        return _report(exc, sys.stderr, "run")

@@ -1,0 +1,103 @@
+"""Daemon configuration: dockerd-like flags over a daemon.json file over defaults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+__all__ = ["DaemonConfig", "load_config_file", "DEFAULT_HOST"]
+
+DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)
+    data_root: str = "/var/lib/dockyard"
+    exec_root: str = "/run/dockyard"
+    pidfile: str = ""  # default: <exec_root>/dockyardd.pid
+    log_level: str = "info"
+    default_runtime: str = "dockyard-runtime"
+    # name -> {"path": ..., "runtimeArgs": [...]}, like daemon.json's "runtimes"
+    runtimes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    storage_driver: str = ""  # "overlay" | "copy" | "" (auto)
+    log_driver: str = "json-file"
+    log_opts: Mapping[str, str] = field(default_factory=dict)
+    cgroup_parent: str = "/dockyard"
+    live_restore: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys we keep but don't act on yet
+
+    @property
+    def pidfile_path(self) -> str:
+        return self.pidfile or f"{self.exec_root}/dockyardd.pid"
+
+    def merged(self, overrides: Mapping[str, Any]) -> DaemonConfig:
+        """A copy with dataclass-field overrides (already in Python names)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# daemon.json key -> DaemonConfig field
+_KEYS = {
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "log-level": "log_level",
+    "default-runtime": "default_runtime",
+    "runtimes": "runtimes",
+    "storage-driver": "storage_driver",
+    "log-driver": "log_driver",
+    "log-opts": "log_opts",
+    "cgroup-parent": "cgroup_parent",
+    "live-restore": "live_restore",
+}
+_LEVELS = {"debug", "info", "warn", "warning", "error", "fatal"}
+
+
+def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None) -> DaemonConfig:
+    """Turn daemon.json content into a config; unknown keys are kept in ``extra``."""
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = _KEYS.get(key)
+        if name is None:
+            extra[key] = value
+            continue
+        if name == "hosts":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                raise InvalidArgument("config: hosts must be a list of strings")
+            value = tuple(value)
+        elif name in ("runtimes", "log_opts"):
+            if not isinstance(value, dict):
+                raise InvalidArgument(f"config: {key} must be an object")
+        elif name == "live_restore":
+            value = bool(value)
+        elif not isinstance(value, str):
+            raise InvalidArgument(f"config: {key} must be a string")
+        values[name] = value
+    if "log_level" in values and values["log_level"] not in _LEVELS:
+        raise InvalidArgument(f"config: unknown log-level {values['log_level']!r}")
+    for rname, rt in dict(values.get("runtimes", {})).items():
+        if not isinstance(rt, dict) or not isinstance(rt.get("path"), str):
+            raise InvalidArgument(f"config: runtime {rname!r} needs a \"path\"")
+    cfg = (base or DaemonConfig()).merged(values)
+    return replace(cfg, extra={**cfg.extra, **extra})
+
+
+def load_config_file(path: str, base: DaemonConfig | None = None) -> DaemonConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except OSError as e:
+        raise InvalidArgument(f"unable to read config file {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise InvalidArgument(f"invalid config file {path}: {e}") from None
+    if not isinstance(obj, dict):
+        raise InvalidArgument(f"invalid config file {path}: expected a JSON object")
+    return config_from_mapping(obj, base)

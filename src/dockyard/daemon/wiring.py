@@ -1,0 +1,133 @@
+"""The one place where concrete implementations are chosen and connected."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.app import build_app
+from dockyard.containers.store import ContainerStore
+from dockyard.daemon.config import DaemonConfig
+from dockyard.engine.containers import ContainerService
+from dockyard.engine.engine import Engine
+from dockyard.engine.events import EventBus
+from dockyard.mount.types import Mount
+
+__all__ = ["Daemon", "build_daemon", "KernelMounter", "choose_storage_driver"]
+
+log = logging.getLogger("dockyard.daemon")
+
+
+class KernelMounter:
+    """Mounts a container's rootfs with the real mount(2)."""
+
+    def mount(self, mounts: Sequence[Mount], target: str) -> None:
+        from dockyard.mount.linux import mount_all
+
+        mount_all(mounts, target)
+
+    def unmount(self, target: str) -> None:
+        from dockyard.mount.linux import unmount_all
+
+        unmount_all(target)
+
+    def is_mounted(self, target: str) -> bool:
+        return os.path.ismount(target)
+
+
+def overlay_supported() -> bool:
+    try:
+        with open("/proc/filesystems") as f:
+            return any(line.split()[-1] == "overlay" for line in f if line.strip())
+    except OSError:
+        return False
+
+
+def choose_storage_driver(requested: str) -> str:
+    if requested in ("overlay", "copy"):
+        return requested
+    return "overlay" if overlay_supported() else "copy"
+
+
+def cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+@dataclass
+class Daemon:
+    app: web.Application
+    engine: Engine
+
+    async def shutdown(self) -> None:
+        await self.engine.containers.shutdown()
+
+
+def _runtime_paths(cfg: DaemonConfig) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, rt in cfg.runtimes.items():
+        out[name] = str(rt.get("path"))
+    for name in ("runc", "crun"):
+        if name not in out:
+            path = shutil.which(name)
+            if path:
+                out[name] = path
+    return out
+
+
+async def build_daemon(cfg: DaemonConfig) -> Daemon:
+    from dockyard.api.routes import containers as container_routes
+    from dockyard.api.routes import images as image_routes
+    from dockyard.api.routes import system as system_routes
+    from dockyard.images.service import ImageService
+    from dockyard.snapshots.overlay import CopySnapshotter, OverlaySnapshotter
+    from dockyard.tasks.shim_client import ShimTaskManager
+
+    os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
+    os.makedirs(os.path.join(cfg.exec_root, "containers"), mode=0o711, exist_ok=True)
+    driver = choose_storage_driver(cfg.storage_driver)
+    snap_root = os.path.join(cfg.data_root, "snapshots", driver)
+    snapshots: Any = OverlaySnapshotter(snap_root) if driver == "overlay" else CopySnapshotter(snap_root)
+    events = EventBus()
+    images = ImageService(root=cfg.data_root, snapshotter=snapshots, events=events)
+    store = ContainerStore(os.path.join(cfg.data_root, "containers.db"))
+    runtimes = _runtime_paths(cfg)
+    containers = ContainerService(
+        store=store,
+        images=images,
+        snapshots=snapshots,
+        mounter=KernelMounter(),
+        tasks=ShimTaskManager(),
+        events=events,
+        data_root=cfg.data_root,
+        exec_root=cfg.exec_root,
+        default_runtime=cfg.default_runtime,
+        runtimes=runtimes,
+        log_opts=dict(cfg.log_opts),
+        cgroup_parent=cfg.cgroup_parent,
+    )
+    images.set_usage_check(lambda image_id: [(r.id, r.state.running) for r in containers.image_users(image_id)])
+    engine = Engine(
+        containers=containers,
+        images=images,
+        events=events,
+        snapshots=snapshots,
+        data_root=cfg.data_root,
+        default_runtime=cfg.default_runtime,
+        runtimes=runtimes,
+        storage_driver=driver,
+        log_driver=cfg.log_driver,
+        cgroup_version=cgroup_version(),
+    )
+    await containers.restore()
+    app = build_app(
+        [system_routes.routes(engine), container_routes.routes(engine), image_routes.routes(engine)]
+    )
+    _ = asyncio
+    return Daemon(app=app, engine=engine)

@@ -1,0 +1,686 @@
+"""Container use cases: create, start, stop, kill, wait, remove, attach, logs.
+
+The service combines the image store, the snapshotter, the pure spec
+generator and the task manager (shims). Every state change is written to the
+container store before it is acted on or right after it is observed, so a
+restarted daemon can reconcile with what the shims report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal as _signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dockyard import errors
+from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
+from dockyard.engine import containerspec
+from dockyard.engine.events import EventBus
+from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
+from dockyard.mount.types import Mount
+from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
+
+__all__ = ["ContainerService", "AttachOptions", "ClientConn", "RootfsMounter", "ImageSource", "Snapshots"]
+
+log = logging.getLogger("dockyard.engine.containers")
+
+
+class ImageSource(Protocol):
+    """What containers need from the image store."""
+
+    def resolve(self, name: str) -> Any: ...
+
+    def ensure_unpacked(self, image_id: str) -> str | None: ...
+
+
+class Snapshots(Protocol):
+    def prepare(self, key: str, parent: str | None) -> list[Mount]: ...
+
+    def mounts(self, key: str) -> list[Mount]: ...
+
+    def remove(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class RootfsMounter(Protocol):
+    def mount(self, mounts: Sequence[Mount], target: str) -> None: ...
+
+    def unmount(self, target: str) -> None: ...
+
+    def is_mounted(self, target: str) -> bool: ...
+
+
+class ClientConn(Protocol):
+    """A hijacked client connection (see ``api/hijack.py``)."""
+
+    stdin: asyncio.StreamReader
+
+    async def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AttachOptions:
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    stream: bool = True
+    logs: bool = False
+    detach_keys: str = ""
+
+
+@dataclass
+class _Live:
+    """In-memory companions of a record: its task and the waiters on it."""
+
+    task: Task | None = None
+    exit_event: asyncio.Event = field(default_factory=asyncio.Event)
+    removed_event: asyncio.Event = field(default_factory=asyncio.Event)
+    pending_attach: list[tuple[AttachOptions, asyncio.Future[AttachStream]]] = field(default_factory=list)
+    monitor: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopping: bool = False
+
+
+def _maybe_await(x: Any) -> Awaitable[Any]:
+    if asyncio.iscoroutine(x) or isinstance(x, asyncio.Future):
+        return x  # type: ignore[no-any-return]
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    fut.set_result(x)
+    return fut
+
+
+class ContainerService:
+    def __init__(
+        self,
+        *,
+        store: ContainerStore,
+        images: ImageSource,
+        snapshots: Snapshots,
+        mounter: RootfsMounter,
+        tasks: TaskManager,
+        events: EventBus,
+        data_root: str,
+        exec_root: str,
+        default_runtime: str,
+        runtimes: Mapping[str, str],
+        log_opts: Mapping[str, str] | None = None,
+        cgroup_parent: str = "/dockyard",
+    ) -> None:
+        self._store = store
+        self._images = images
+        self._snapshots = snapshots
+        self._mounter = mounter
+        self._tasks = tasks
+        self._events = events
+        self._data_root = data_root
+        self._exec_root = exec_root
+        self._default_runtime = default_runtime
+        self._runtimes = dict(runtimes)
+        self._log_opts = dict(log_opts or {})
+        self._cgroup_parent = cgroup_parent
+        self._live: dict[str, _Live] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _live_for(self, cid: str) -> _Live:
+        live = self._live.get(cid)
+        if live is None:
+            live = self._live[cid] = _Live()
+        return live
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self._store.get(ref)
+
+    def all(self) -> list[ContainerRecord]:
+        return list(self._store.all())
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        t = asyncio.ensure_future(coro)
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    def _emit(self, rec: ContainerRecord, action: str, extra: Mapping[str, str] | None = None) -> None:
+        attrs = {"image": rec.image, "name": rec.name}
+        attrs.update({str(k): str(v) for k, v in (rec.config.get("Labels") or {}).items()})
+        if extra:
+            attrs.update(extra)
+        self._events.publish("container", action, rec.id, attrs)
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self._data_root, "containers", cid)
+
+    def runtime_path(self, name: str) -> str:
+        if name in ("", "dockyard-runtime", "dockyard"):
+            return "dockyard-runtime"
+        path = self._runtimes.get(name)
+        if path is None:
+            raise errors.InvalidArgument(f"unknown or invalid runtime name: {name}")
+        return path
+
+    # --- create ------------------------------------------------------------------
+
+    async def create(self, body: Mapping[str, Any], name: str | None, platform: str = "") -> tuple[str, list[str]]:
+        req = containerspec.parse(body)
+        image_name = req.config.image
+        if not image_name:
+            raise errors.InvalidArgument("Config cannot be empty in order to create a container")
+        try:
+            img = await _maybe_await(self._images.resolve(image_name))
+        except errors.NotFound:
+            raise errors.ImageNotFound(f"No such image: {containerspec.display_ref(image_name)}") from None
+        runtime_name = req.host_config.runtime or self._default_runtime
+        self.runtime_path(runtime_name)  # validate early
+        if name:
+            containerspec.validate_name(name)
+            name = name.lstrip("/")
+            if self._store.name_taken(name):
+                owner = self._store.get(name)
+                raise errors.NameConflict(
+                    f'Conflict. The container name "/{name}" is already in use by container "{owner.id}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+        else:
+            name = containerspec.generate_name(self._store.name_taken)
+        cid = containerspec.new_id()
+        merged = containerspec.merge(req, img.config)
+        parent = await _maybe_await(self._images.ensure_unpacked(img.id))
+        cdir = self.container_dir(cid)
+        os.makedirs(cdir, mode=0o710, exist_ok=True)
+        try:
+            await asyncio.to_thread(self._snapshots.prepare, cid, parent)
+            hostname = merged.hostname or cid[:12]
+            files = containerspec.write_network_files(cdir, hostname, merged)
+            rec = ContainerRecord(
+                id=cid,
+                name=name,
+                created=now_rfc3339(),
+                image=image_name,
+                image_id=img.id,
+                config=merged.config_json(hostname),
+                host_config=merged.host_config_json(),
+                path=merged.path,
+                args=tuple(merged.args),
+                runtime=runtime_name,
+                snapshot_parent=parent,
+                log_path=os.path.join(cdir, f"{cid}-json.log") if merged.log_driver == "json-file" else "",
+                hostname_path=files["hostname"],
+                hosts_path=files["hosts"],
+                resolv_conf_path=files["resolv.conf"],
+                bundle=os.path.join(self._exec_root, "containers", cid),
+                state_dir=os.path.join(self._exec_root, "containers", cid, "shim"),
+            )
+            self._store.add(rec)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._snapshots.remove(cid)
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        self._emit(rec, "create")
+        return cid, list(merged.warnings)
+
+    # --- start -------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        rec = self._store.get(ref)
+        live = self._live_for(rec.id)
+        async with live.lock:
+            rec = self._store.get(rec.id)
+            if rec.state.status == "paused":
+                raise errors.Conflict("cannot start a paused container, try unpause instead")
+            if rec.state.running:
+                raise errors.NotModified("container already started")
+            if rec.state.status in ("removing", "dead"):
+                raise errors.Conflict(f"container is marked for removal and cannot be started")
+            await self._start_locked(rec, live)
+
+    async def _start_locked(self, rec: ContainerRecord, live: _Live) -> None:
+        bundle = rec.bundle
+        rootfs = os.path.join(bundle, "rootfs")
+        os.makedirs(rootfs, exist_ok=True)
+        live.exit_event = asyncio.Event()
+        mounted = False
+        task: Task | None = None
+        try:
+            if not self._mounter.is_mounted(rootfs):
+                mounts = await asyncio.to_thread(self._snapshots.mounts, rec.id)
+                await asyncio.to_thread(self._mounter.mount, mounts, rootfs)
+            mounted = True
+            spec = await asyncio.to_thread(
+                containerspec.generate, rec, rootfs, self._cgroup_parent
+            )
+            _atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
+            tty = bool(rec.config.get("Tty"))
+            log_cfg = rec.host_config.get("LogConfig") or {}
+            opts = {**self._log_opts, **(log_cfg.get("Config") or {})}
+            tspec = TaskSpec(
+                container_id=rec.id,
+                bundle=bundle,
+                state_dir=rec.state_dir,
+                runtime=self.runtime_path(rec.runtime),
+                runtime_root=os.path.join(self._exec_root, "runtime", _runtime_key(rec.runtime)),
+                tty=tty,
+                open_stdin=bool(rec.config.get("OpenStdin")),
+                stdin_once=bool(rec.config.get("StdinOnce")),
+                log_path=rec.log_path or None,
+                log_max_size=_parse_size(opts.get("max-size", "")),
+                log_max_files=int(opts.get("max-file", "1") or 1),
+                console_size=_console_size(rec.host_config),
+            )
+            task = await self._tasks.create(tspec)
+            live.task = task
+            # Connect clients that attached before start, so they miss nothing.
+            pending, live.pending_attach = live.pending_attach, []
+            for opts_, fut in pending:
+                if fut.done():
+                    continue
+                try:
+                    stream = await task.attach(stdin=opts_.stdin, stdout=opts_.stdout, stderr=opts_.stderr)
+                    fut.set_result(stream)
+                except Exception as e:  # the client sees a closed stream
+                    fut.set_exception(e)
+            pid = await task.start()
+        except errors.DockyardError as e:
+            failure = containerspec.start_failure(e.message, rec.path)
+            code: int = getattr(failure, "exit_code", 128)
+            msg = failure.message
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task.delete()
+            live.task = None
+            if mounted:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._mounter.unmount, rootfs)
+            rec = self._store.get(rec.id).with_state(status="created", exit_code=code, error=msg, pid=0)
+            self._store.put(rec)
+            for _, fut in live.pending_attach:
+                if not fut.done():
+                    fut.set_exception(errors.Conflict(msg))
+            live.exit_event.set()
+            if rec.host_config.get("AutoRemove"):
+                self._spawn(self._auto_remove(rec.id))
+            raise failure from None
+        except BaseException:
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task.kill(_signal.SIGKILL)
+                    await task.delete()
+            live.task = None
+            if mounted:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._mounter.unmount, rootfs)
+            raise
+        rec = self._store.get(rec.id)
+        rec = rec.with_state(
+            status="running", pid=pid, exit_code=0, error="", oom_killed=False,
+            started_at=now_rfc3339(), finished_at=ZERO_TIME,
+        )
+        rec = _replace_record(rec, manually_stopped=False)
+        self._store.put(rec)
+        self._emit(rec, "start")
+        live.monitor = asyncio.ensure_future(self._monitor(rec.id, task))
+
+    async def _monitor(self, cid: str, task: Task) -> None:
+        """Wait for the task to exit, record it, clean up, apply AutoRemove."""
+        try:
+            status = await task.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("lost contact with the shim of %s: %s", cid, e)
+            status = await self._tasks.exit_status(cid, self._store.get(cid).state_dir) or ExitStatus(
+                255, now_rfc3339(), error=str(e)
+            )
+        await self._on_exit(cid, status, task)
+
+    async def _on_exit(self, cid: str, status: ExitStatus, task: Task | None) -> None:
+        try:
+            rec = self._store.get(cid)
+        except errors.NotFound:
+            return
+        live = self._live_for(cid)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task.delete()
+        live.task = None
+        rootfs = os.path.join(rec.bundle, "rootfs")
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self._mounter.unmount, rootfs)
+        rec = rec.with_state(
+            status="exited", pid=0, exit_code=status.code, oom_killed=status.oom_killed,
+            finished_at=status.exited_at or now_rfc3339(), error=status.error,
+        )
+        self._store.put(rec)
+        if status.oom_killed:
+            self._emit(rec, "oom")
+        self._emit(rec, "die", {"exitCode": str(status.code)})
+        live.exit_event.set()
+        if rec.host_config.get("AutoRemove"):
+            await self._auto_remove(cid)
+
+    async def _auto_remove(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True, volumes=True)
+        except errors.NotFound:
+            pass
+        except Exception:
+            log.exception("auto-remove of %s failed", cid)
+
+    # --- stop / kill ---------------------------------------------------------------
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        rec = self._store.get(ref)
+        if not rec.state.running:
+            raise errors.NotModified("container already stopped")
+        live = self._live_for(rec.id)
+        task = live.task
+        self._store.put(_replace_record(rec, manually_stopped=True))
+        if task is None:
+            raise errors.NotModified("container already stopped")
+        sig = containerspec.parse_signal(signal or rec.config.get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            st = rec.config.get("StopTimeout")
+            timeout = int(st) if isinstance(st, int) else 10
+        exit_event = live.exit_event
+        if rec.state.status == "paused":
+            await self._thaw_for_signal(rec, task)
+        if timeout != 0:
+            with contextlib.suppress(errors.DockyardError):
+                await task.kill(sig)
+        if timeout < 0:
+            await exit_event.wait()
+        else:
+            try:
+                await asyncio.wait_for(exit_event.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(errors.DockyardError):
+                    await task.kill(_signal.SIGKILL)
+                await exit_event.wait()
+        self._emit(self._store.get(rec.id), "stop")
+
+    async def _thaw_for_signal(self, rec: ContainerRecord, task: Task) -> None:
+        """Hook for pause support: signals reach a frozen container only once thawed."""
+
+    async def kill(self, ref: str, signal: str | None = None) -> None:
+        rec = self._store.get(ref)
+        sig = containerspec.parse_signal(signal or "SIGKILL")
+        live = self._live_for(rec.id)
+        if not rec.state.running or live.task is None:
+            raise errors.Conflict(f"Cannot kill container: {ref}: Container {rec.id} is not running")
+        if sig == _signal.SIGKILL:
+            self._store.put(_replace_record(rec, manually_stopped=True))
+        await live.task.kill(sig)
+        self._emit(rec, "kill", {"signal": str(sig)})
+        if sig == _signal.SIGKILL:
+            await live.exit_event.wait()
+
+    # --- wait ------------------------------------------------------------------------
+
+    async def wait(self, ref: str, condition: str = "not-running") -> ContainerState:
+        rec = self._store.get(ref)
+        live = self._live_for(rec.id)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        if condition == "removed":
+            removed = live.removed_event
+            if not rec.state.running and rec.state.status != "created":
+                pass
+            await removed.wait()
+            return getattr(live, "final_state", rec.state)
+        if condition in ("", "not-running") and not rec.state.running:
+            return rec.state
+        ev = live.exit_event
+        while True:
+            await ev.wait()
+            try:
+                rec = self._store.get(rec.id)
+            except errors.NotFound:
+                return getattr(live, "final_state", rec.state)
+            if not rec.state.running:
+                return rec.state
+            ev = live.exit_event
+
+    def wait_event(self, ref: str, condition: str) -> tuple[str, asyncio.Event]:
+        """Resolve now (so errors come before the response is started)."""
+        rec = self._store.get(ref)
+        return rec.id, self._live_for(rec.id).exit_event
+
+    # --- remove -----------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False, link: bool = False) -> None:
+        if link:
+            raise errors.NotImplementedYet("links are not supported yet")
+        rec = self._store.get(ref)
+        live = self._live_for(rec.id)
+        if rec.state.running:
+            if not force:
+                status = "paused" if rec.state.status == "paused" else "running"
+                raise errors.Conflict(
+                    f'cannot remove container "/{rec.name}": container is {status}: '
+                    "stop the container before removing or force remove"
+                )
+            if live.task is not None:
+                with contextlib.suppress(errors.DockyardError):
+                    await live.task.kill(_signal.SIGKILL)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(live.exit_event.wait(), 10)
+            rec = self._store.get(rec.id)
+        if rec.state.status == "removing":
+            raise errors.Conflict(f"removal of container {rec.id} is already in progress")
+        self._store.put(rec.with_state(status="removing"))
+        try:
+            rootfs = os.path.join(rec.bundle, "rootfs")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._mounter.unmount, rootfs)
+            with contextlib.suppress(Exception):
+                await self._tasks.cleanup(rec.id, rec.state_dir)
+            await asyncio.to_thread(self._snapshots.remove, rec.id)
+            await asyncio.to_thread(shutil.rmtree, rec.bundle, True)
+            await asyncio.to_thread(shutil.rmtree, self.container_dir(rec.id), True)
+        except BaseException:
+            self._store.put(rec.with_state(status="dead"))
+            raise
+        self._store.delete(rec.id)
+        live.final_state = rec.state  # type: ignore[attr-defined]
+        live.removed_event.set()
+        live.exit_event.set()
+        for _, fut in live.pending_attach:
+            if not fut.done():
+                fut.cancel()
+        self._live.pop(rec.id, None)
+        self._emit(rec, "destroy")
+
+    def image_users(self, image_id: str) -> list[ContainerRecord]:
+        return [r for r in self._store.all() if r.image_id == image_id]
+
+    # --- attach ------------------------------------------------------------------------
+
+    async def attach(self, ref: str, opts: AttachOptions, conn: ClientConn) -> None:
+        """Bridge a hijacked client connection to the container's stdio until it ends."""
+        rec = self._store.get(ref)
+        tty = bool(rec.config.get("Tty"))
+        live = self._live_for(rec.id)
+        if opts.logs and rec.log_path:
+            async for stream, data in _replay_log(rec.log_path, opts):
+                await conn.write(data if tty else _frame(stream, data))
+        if not opts.stream:
+            conn.close()
+            return
+        stream_obj: AttachStream | None = None
+        if live.task is not None and rec.state.running:
+            stream_obj = await live.task.attach(stdin=opts.stdin, stdout=opts.stdout, stderr=opts.stderr)
+        elif rec.state.status == "created" or (not rec.state.running and live.task is None):
+            fut: asyncio.Future[AttachStream] = asyncio.get_running_loop().create_future()
+            live.pending_attach.append((opts, fut))
+            try:
+                stream_obj = await fut
+            except (asyncio.CancelledError, errors.DockyardError):
+                conn.close()
+                return
+        if stream_obj is None:
+            conn.close()
+            return
+        self._emit(rec, "attach")
+        await _pump(stream_obj, conn, opts, tty)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        rec = self._store.get(ref)
+        task = self._live_for(rec.id).task
+        if task is None or not rec.state.running:
+            raise errors.Conflict(f"Container {rec.id} is not running")
+        await task.resize(height, width)
+
+    # --- daemon restart ------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Reconnect to the shims of containers that were running; settle the others."""
+        for rec in list(self._store.all()):
+            try:
+                await self._restore_one(rec)
+            except Exception:
+                log.exception("restoring container %s failed", rec.id)
+
+    async def _restore_one(self, rec: ContainerRecord) -> None:
+        live = self._live_for(rec.id)
+        if rec.state.status == "removing":
+            self._store.put(rec.with_state(status="dead"))
+            return
+        if not rec.state.running:
+            return
+        task = await self._tasks.get(rec.id, rec.state_dir)
+        if task is not None:
+            live.task = task
+            live.monitor = asyncio.ensure_future(self._monitor(rec.id, task))
+            return
+        status = await self._tasks.exit_status(rec.id, rec.state_dir)
+        if status is None:
+            status = ExitStatus(255, now_rfc3339(), error="the container's shim disappeared")
+        with contextlib.suppress(Exception):
+            await self._tasks.cleanup(rec.id, rec.state_dir)
+        await self._on_exit(rec.id, status, None)
+
+    async def shutdown(self) -> None:
+        """Daemon stop: leave containers running (live restore), stop watching them."""
+        for live in self._live.values():
+            if live.monitor is not None:
+                live.monitor.cancel()
+        for t in list(self._background):
+            t.cancel()
+
+    # --- read side -------------------------------------------------------------------------
+
+    def uptime_status(self, rec: ContainerRecord) -> str:
+        """``Up 3 seconds`` / ``Exited (0) 2 minutes ago`` / ``Created``."""
+        from dockyard.engine.timefmt import human_duration
+
+        st = rec.state
+        now = time.time()
+        if st.status in ("running", "paused"):
+            s = "Up " + human_duration(now - parse_rfc3339(st.started_at))
+            return s + " (Paused)" if st.status == "paused" else s
+        if st.status == "restarting":
+            return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        if st.status == "removing":
+            return "Removal In Progress"
+        if st.status == "dead":
+            return "Dead"
+        if st.status == "exited" or st.finished_at != ZERO_TIME:
+            return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        return "Created"
+
+
+def _runtime_key(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or "dockyard-runtime"))
+
+
+def _replace_record(rec: ContainerRecord, **kw: Any) -> ContainerRecord:
+    from dataclasses import replace
+
+    return replace(rec, **kw)
+
+
+def _console_size(host_config: Mapping[str, Any]) -> tuple[int, int] | None:
+    cs = host_config.get("ConsoleSize")
+    if isinstance(cs, list) and len(cs) == 2 and all(isinstance(x, int) for x in cs) and cs[0] and cs[1]:
+        return int(cs[0]), int(cs[1])
+    return None
+
+
+def _parse_size(text: str) -> int:
+    text = (text or "").strip().lower()
+    if not text:
+        return 0
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "b": 1}
+    mult = 1
+    if text[-1] in units:
+        mult = units[text[-1]]
+        text = text[:-1]
+    try:
+        return int(float(text) * mult)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid max-size {text!r}") from None
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _frame(stream: int, data: bytes) -> bytes:
+    return stream.to_bytes(1, "big") + b"\0\0\0" + len(data).to_bytes(4, "big") + data
+
+
+async def _replay_log(path: str, opts: AttachOptions) -> Any:
+    from dockyard.engine.logs import read_log_entries
+
+    for entry in await asyncio.to_thread(read_log_entries, path):
+        stream = STDERR if entry.stream == "stderr" else STDOUT
+        if (stream == STDOUT and opts.stdout) or (stream == STDERR and opts.stderr):
+            yield stream, entry.data
+
+
+async def _pump(stream: AttachStream, conn: ClientConn, opts: AttachOptions, tty: bool) -> None:
+    async def _in() -> None:
+        try:
+            while True:
+                data = await conn.stdin.read(32768)
+                if not data:
+                    await stream.close_stdin()
+                    return
+                await stream.write(data)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+
+    in_task = asyncio.ensure_future(_in()) if opts.stdin else None
+    try:
+        while True:
+            item = await stream.read()
+            if item is None:
+                break
+            n, data = item
+            if conn.closed:
+                break
+            if (n == STDOUT and opts.stdout) or (n == STDERR and opts.stderr):
+                await conn.write(data if tty else _frame(n, data))
+    finally:
+        if in_task is not None:
+            in_task.cancel()
+        with contextlib.suppress(Exception):
+            await stream.close()
+        conn.close()

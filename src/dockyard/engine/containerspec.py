@@ -1,0 +1,178 @@
+"""Glue between a create request, the image, and the pure ``containers`` modules.
+
+Parsing, merging and spec generation are pure (``dockyard.containers``); this
+module adds the little I/O they need: the per-container hosts, hostname and
+resolv.conf files, and reading the user database from the mounted rootfs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard import errors
+from dockyard.containers import create_request as creq
+from dockyard.containers import merge as merging
+from dockyard.containers import naming, signals, specgen, user
+from dockyard.containers.exitcodes import classify_start_error
+from dockyard.containers.store import ContainerRecord
+from dockyard.oci.reference import parse_reference
+
+__all__ = [
+    "parse",
+    "merge",
+    "Merged",
+    "display_ref",
+    "validate_name",
+    "generate_name",
+    "new_id",
+    "parse_signal",
+    "write_network_files",
+    "generate",
+    "start_failure",
+]
+
+DEFAULT_NETWORK_MODE = "none"  # bridge networking is a later issue
+
+
+def parse(body: Mapping[str, Any]) -> creq.CreateRequest:
+    return creq.parse_create_request(body)
+
+
+def display_ref(name: str) -> str:
+    """``busybox`` -> ``busybox:latest`` as Docker prints it in 'No such image'."""
+    try:
+        return parse_reference(name).familiar()
+    except errors.InvalidArgument:
+        return name
+
+
+validate_name = naming.validate_name
+parse_signal = signals.parse_signal
+
+
+def generate_name(is_taken: Callable[[str], bool]) -> str:
+    return naming.generate_name(is_taken, naming.new_container_id())
+
+
+def new_id() -> str:
+    return naming.new_container_id()
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A create request merged with its image's config, ready to be stored."""
+
+    config: creq.ContainerConfig
+    host_config: creq.HostConfig
+    image: str
+    path: str
+    args: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def hostname(self) -> str:
+        return self.config.hostname
+
+    @property
+    def log_driver(self) -> str:
+        return self.host_config.log_config.type or "json-file"
+
+    def config_json(self, hostname: str) -> dict[str, Any]:
+        d = creq.config_to_json(self.config)
+        d["Hostname"] = hostname
+        return d
+
+    def host_config_json(self) -> dict[str, Any]:
+        return creq.host_config_to_json(self.host_config)
+
+
+def merge(req: creq.CreateRequest, image_config: Mapping[str, Any]) -> Merged:
+    cfg = merging.merge_image_config(req.config, image_config)
+    hc = req.host_config
+    if hc.network_mode in ("", "default", "bridge"):
+        hc = creq.with_network_mode(hc, DEFAULT_NETWORK_MODE)
+    elif hc.network_mode != "none":
+        raise errors.NotImplementedYet(f"network mode {hc.network_mode!r} is not supported yet")
+    argv = merging.process_args(cfg)
+    if not argv:
+        raise errors.InvalidArgument("no command specified")
+    return Merged(config=cfg, host_config=hc, image=req.config.image, path=argv[0], args=tuple(argv[1:]))
+
+
+def _host_resolv_conf() -> str:
+    """The host's resolv.conf without loopback resolvers a container can't reach."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and (parts[1].startswith("127.") or parts[1] == "::1"):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def write_network_files(cdir: str, hostname: str, merged: Merged) -> dict[str, str]:
+    """hostname, hosts and resolv.conf for the container, bind-mounted at start."""
+    paths = {name: os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
+    hosts = [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "fe00::0\tip6-localnet",
+        "ff00::0\tip6-mcastprefix",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+    ]
+    for entry in merged.host_config.extra_hosts or ():
+        name, _, addr = entry.partition(":")
+        hosts.append(f"{addr}\t{name}")
+    contents = {
+        "hostname": hostname + "\n",
+        "hosts": "\n".join(hosts) + "\n",
+        "resolv.conf": _host_resolv_conf(),
+    }
+    for name, text in contents.items():
+        tmp = paths[name] + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, paths[name])
+    return paths
+
+
+def generate(rec: ContainerRecord, rootfs: str, cgroup_parent: str) -> dict[str, Any]:
+    """The OCI runtime config for ``rec`` (its rootfs mounted at ``rootfs``)."""
+    req = creq.parse_create_request({**rec.config, "HostConfig": dict(rec.host_config)})
+    cfg, hc = req.config, req.host_config
+    passwd, group = user.read_user_files(rootfs)
+    resolved = user.resolve_user(cfg.user, passwd, group, hc.group_add or ())
+    inp = specgen.SpecInput(
+        container_id=rec.id,
+        config=cfg,
+        host_config=hc,
+        user=resolved,
+        args=(rec.path, *rec.args),
+        hostname=cfg.hostname or rec.id[:12],
+        rootfs="rootfs",
+        extra_mounts=specgen.standard_file_mounts(rec.hostname_path, rec.hosts_path, rec.resolv_conf_path),
+        network_namespace=None,
+        cgroups_path=f"{cgroup_parent.rstrip('/')}/{rec.id}",
+        # Like dockerd without default-ulimits: containers inherit the daemon's limits
+        # (raising a hard limit needs CAP_SYS_RESOURCE, which hosts may not grant).
+        default_ulimits=(),
+    )
+    return specgen.generate_spec(inp)
+
+
+def start_failure(message: str, command: str) -> errors.DockyardError:
+    """The error a failed start answers with (400 for the user's fault, 500 otherwise)."""
+    f = classify_start_error(message, command)
+    err: errors.DockyardError = errors.InvalidArgument(f.message) if f.invalid_config else errors.Internal(f.message)
+    err.exit_code = f.exit_code  # type: ignore[attr-defined]
+    return err

@@ -1,0 +1,259 @@
+"""The engine facade the API adapters talk to: services plus system views."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard import API_VERSION, MIN_API_VERSION, __version__, errors
+from dockyard.containers.store import ContainerRecord
+from dockyard.engine.containers import ContainerService
+from dockyard.engine.events import EventBus
+from dockyard.engine.timefmt import now_rfc3339
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        containers: ContainerService,
+        images: Any,
+        events: EventBus,
+        snapshots: Any,
+        data_root: str,
+        default_runtime: str,
+        runtimes: Mapping[str, str],
+        storage_driver: str,
+        log_driver: str = "json-file",
+        cgroup_version: str = "1",
+    ) -> None:
+        self.containers = containers
+        self.images = images
+        self.events = events
+        self.snapshots = snapshots
+        self._data_root = data_root
+        self._default_runtime = default_runtime
+        self._runtimes = dict(runtimes)
+        self._storage_driver = storage_driver
+        self._log_driver = log_driver
+        self._cgroup_version = cgroup_version
+        self._id = _daemon_id(data_root)
+
+    # --- system ------------------------------------------------------------------
+
+    def version(self) -> dict[str, Any]:
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        details = {
+            "ApiVersion": API_VERSION,
+            "Arch": arch,
+            "BuildTime": "",
+            "Experimental": "false",
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "KernelVersion": platform.release(),
+            "MinAPIVersion": MIN_API_VERSION,
+            "Os": "linux",
+        }
+        return {
+            "Platform": {"Name": "dockyard"},
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+            "Version": __version__,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": details["GoVersion"],
+            "Os": "linux",
+            "Arch": arch,
+            "KernelVersion": platform.release(),
+            "BuildTime": "",
+        }
+
+    async def info(self) -> dict[str, Any]:
+        recs = self.containers.all()
+        running = sum(1 for r in recs if r.state.status == "running")
+        paused = sum(1 for r in recs if r.state.status == "paused")
+        try:
+            n_images = len(await _maybe(self.images.list({}, False, False)))
+        except Exception:
+            n_images = 0
+        mem = _meminfo_total()
+        runtimes = {"dockyard-runtime": {"path": "dockyard-runtime"}}
+        runtimes.update({k: {"path": v} for k, v in self._runtimes.items()})
+        return {
+            "ID": self._id,
+            "Containers": len(recs),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(recs) - running - paused,
+            "Images": n_images,
+            "Driver": self._storage_driver,
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": None,
+                        "Log": ["json-file", "none"]},
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "KernelMemoryTCP": True,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "BridgeNfIptables": False,
+            "BridgeNfIp6tables": False,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": True,
+            "NGoroutines": 0,
+            "SystemTime": now_rfc3339(),
+            "LoggingDriver": self._log_driver,
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": self._cgroup_version,
+            "NEventsListener": 0,
+            "KernelVersion": platform.release(),
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": mem,
+            "GenericResources": None,
+            "DockerRootDir": self._data_root,
+            "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+            "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
+            "NoProxy": os.environ.get("NO_PROXY", ""),
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": runtimes,
+            "DefaultRuntime": self._default_runtime,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                      "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
+            "SecurityOptions": [],
+            "Warnings": None,
+        }
+
+    # --- views the container routes need --------------------------------------------
+
+    def graph_driver_data(self, rec: ContainerRecord) -> dict[str, Any]:
+        merged = os.path.join(rec.bundle, "rootfs")
+        data: dict[str, Any] = {"MergedDir": merged}
+        try:
+            for m in self.snapshots.mounts(rec.id):
+                for opt in m.options:
+                    k, _, v = opt.partition("=")
+                    if k == "lowerdir":
+                        data["LowerDir"] = v
+                    elif k == "upperdir":
+                        data["UpperDir"] = v
+                    elif k == "workdir":
+                        data["WorkDir"] = v
+        except (errors.DockyardError, OSError):
+            pass
+        return {"Data": data, "Name": "overlay2" if self._storage_driver == "overlay" else self._storage_driver}
+
+    def network_settings(self, rec: ContainerRecord) -> dict[str, Any]:
+        """``--network none`` for now: a loopback-only namespace, as Docker shows it."""
+        mode = rec.host_config.get("NetworkMode") or "none"
+        networks: dict[str, Any] = {}
+        if mode == "none":
+            networks["none"] = {
+                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+            }
+        return {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
+        }
+
+    def container_size(self, rec: ContainerRecord) -> tuple[int, int]:
+        rw = 0
+        try:
+            rw = int(self.snapshots.usage(rec.id))
+        except (errors.DockyardError, OSError, AttributeError):
+            pass
+        root = rw
+        try:
+            img = self.images.resolve(rec.image_id)
+            root += int(getattr(img, "size", 0) or 0)
+        except errors.DockyardError:
+            pass
+        return rw, root
+
+    def image_matches(self, rec: ContainerRecord, ref: str) -> bool:
+        """``ancestor=`` filter: the image by name, ID or a parent of it."""
+        if rec.image == ref or rec.image_id == ref or rec.image_id.removeprefix("sha256:").startswith(ref):
+            return True
+        try:
+            img = self.images.resolve(ref)
+        except errors.DockyardError:
+            return False
+        return bool(img.id == rec.image_id)
+
+
+async def _maybe(x: Any) -> Any:
+    import asyncio
+
+    if asyncio.iscoroutine(x):
+        return await x
+    return x
+
+
+def _meminfo_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _daemon_id(data_root: str) -> str:
+    path = os.path.join(data_root, "engine-id")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        pass
+    ident = str(uuid.uuid4())
+    try:
+        os.makedirs(data_root, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(ident)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass
+    return ident

@@ -1,0 +1,6 @@
+"""Storage drivers behind the ``Driver`` Protocol."""
+
+from dockyard.registry.storage.driver import Driver
+from dockyard.registry.storage.filesystem import FilesystemDriver
+
+__all__ = ["Driver", "FilesystemDriver"]

@@ -1,0 +1,236 @@
+"""``dockyard-runtime``: runc's command line. ``main(argv)`` is safe to call in-process (in a forked child).
+
+Deliberately lean (no argparse, click or dataclasses): the shim calls it for every container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import NamedTuple
+
+from dockyard.errors import DockyardError, InvalidArgument
+
+__all__ = ["DEFAULT_ROOT", "main"]
+
+DEFAULT_ROOT = "/run/dockyard/runtime"
+
+# option -> takes a value?  (aliases map to the canonical long name)
+_GLOBAL = {"--root": True, "--log": True, "--log-format": True, "--debug": False, "--systemd-cgroup": False,
+           "--rootless": True, "--criu": True}  # fmt: skip
+_COMMAND_OPTS: dict[str, dict[str, bool]] = {
+    "create": {"--bundle": True, "--pid-file": True, "--console-socket": True, "--no-pivot": False,
+               "--no-new-keyring": False, "--preserve-fds": True},
+    "run": {"--bundle": True, "--pid-file": True, "--console-socket": True, "--no-pivot": False,
+            "--no-new-keyring": False, "--preserve-fds": True, "--detach": False, "--keep": False},
+    "start": {},
+    "state": {},
+    "kill": {"--all": False},
+    "delete": {"--force": False},
+    "exec": {"--process": True, "--console-socket": True, "--pid-file": True, "--detach": False, "--tty": False,
+             "--cwd": True, "--env": True, "--user": True, "--preserve-fds": True, "--no-new-privs": False},
+    "pause": {},
+    "resume": {},
+    "ps": {"--format": True},
+    "list": {"--format": True, "--quiet": False},
+    "features": {},
+}  # fmt: skip
+_SHORT = {"-b": "--bundle", "-a": "--all", "-f": "--force", "-d": "--detach", "-p": "--process", "-t": "--tty",
+          "-e": "--env", "-u": "--user", "-q": "--quiet"}  # fmt: skip
+
+_USAGE = """usage: dockyard-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID
+commands: create start state kill delete run exec pause resume ps list features"""
+
+
+class Parsed(NamedTuple):
+    opts: dict[str, list[str]]
+    args: list[str]
+
+
+def _parse(argv: list[str], spec: dict[str, bool], stop_at_positional: bool) -> tuple[Parsed, list[str]]:
+    opts: dict[str, list[str]] = {}
+    args: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            args += argv[i + 1 :]
+            return Parsed(opts, args), []
+        if a.startswith("-") and len(a) > 1:
+            name, eq, value = a.partition("=")
+            name = _SHORT.get(name, name)
+            if name.startswith("-") and not name.startswith("--"):
+                name = "-" + name  # runc accepts -root as well as --root
+            if name not in spec:
+                raise InvalidArgument(f"unknown option {a.split('=')[0]}")
+            if spec[name]:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise InvalidArgument(f"option {name} needs a value")
+                    value = argv[i]
+                opts.setdefault(name, []).append(value)
+            else:
+                opts.setdefault(name, []).append("true" if not eq else value)
+        else:
+            if stop_at_positional:
+                return Parsed(opts, args), argv[i:]
+            args.append(a)
+        i += 1
+    return Parsed(opts, args), []
+
+
+def _one(p: Parsed, name: str, default: str = "") -> str:
+    return p.opts.get(name, [default])[-1]
+
+
+def _flag(p: Parsed, name: str) -> bool:
+    return _one(p, name, "false") not in ("false", "0")
+
+
+def _need_id(p: Parsed, extra: int = 0) -> str:
+    if not 1 <= len(p.args) <= 1 + extra:
+        raise InvalidArgument("expected a container id")
+    return p.args[0]
+
+
+def _print(obj: object) -> None:
+    os.write(1, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def _exec_process(root: str, p: Parsed, cid: str) -> object:
+    from dockyard.runtime.spec import Process, User, load_process, load_spec
+
+    if p.opts.get("--process"):
+        return load_process(_one(p, "--process"))
+    if len(p.args) < 2:
+        raise InvalidArgument("exec needs --process or a command")
+    from dockyard.runtime.state import load_state
+
+    _, st = load_state(root, cid)
+    base = load_spec(st.bundle).process or Process(args=("sh",))
+    user = base.user
+    if p.opts.get("--user"):
+        uid, _, gid = _one(p, "--user").partition(":")
+        user = User(int(uid), int(gid or 0))
+    return base._replace(
+        args=tuple(p.args[1:]),
+        env=base.env + tuple(p.opts.get("--env", [])),
+        cwd=_one(p, "--cwd", base.cwd),
+        terminal=_flag(p, "--tty"),
+        user=user,
+        no_new_privileges=base.no_new_privileges or _flag(p, "--no-new-privs"),
+    )
+
+
+def _run(argv: list[str], warn: Callable[[str], None]) -> int:
+    g, rest = _parse(argv, _GLOBAL, stop_at_positional=True)
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        os.write(1, (_USAGE + "\n").encode())
+        return 0 if rest else 1
+    command, rest = rest[0], rest[1:]
+    if command not in _COMMAND_OPTS:
+        raise InvalidArgument(f"unknown command {command!r}")
+    root = _one(g, "--root", DEFAULT_ROOT)
+    p, _ = _parse(rest, _COMMAND_OPTS[command], stop_at_positional=command == "exec")
+    if command == "exec" and _:
+        p = Parsed(p.opts, p.args + _)
+        # options after the id belong to the command, as runc does not allow them there
+    from dockyard.runtime import container as c
+
+    if command in ("create", "run"):
+        cid = _need_id(p)
+        opts = c.CreateOptions(
+            bundle=_one(p, "--bundle", "."),
+            pid_file=_one(p, "--pid-file"),
+            console_socket=_one(p, "--console-socket"),
+            preserve_fds=int(_one(p, "--preserve-fds", "0")),
+        )
+        pid = c.create(root, cid, opts, warn)
+        if command == "create":
+            return 0
+        c.start(root, cid)
+        if _flag(p, "--detach"):
+            return 0
+        code = c.wait_exit_code(pid)
+        if not _flag(p, "--keep"):
+            c.delete(root, cid, force=True)
+        return code
+    if command == "start":
+        c.start(root, _need_id(p))
+    elif command == "state":
+        _print(c.state(root, _need_id(p)))
+    elif command == "kill":
+        from dockyard.runtime.signals import parse_signal
+
+        cid = _need_id(p, extra=1)
+        sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15
+        c.kill(root, cid, sig, _flag(p, "--all"))
+    elif command == "delete":
+        c.delete(root, _need_id(p), _flag(p, "--force"))
+    elif command == "pause":
+        c.pause(root, _need_id(p))
+    elif command == "resume":
+        c.resume(root, _need_id(p))
+    elif command == "ps":
+        pids = c.ps(root, _need_id(p))
+        if _one(p, "--format", "table") == "json":
+            _print(pids)
+        else:
+            os.write(1, ("PID\n" + "".join(f"{pid}\n" for pid in pids)).encode())
+    elif command == "list":
+        items = c.list_containers(root)
+        if _flag(p, "--quiet"):
+            os.write(1, "".join(i["id"] + "\n" for i in items).encode())
+        elif _one(p, "--format", "table") == "json":
+            _print(items)
+        else:
+            lines = ["ID\tPID\tSTATUS\tBUNDLE\tCREATED"]
+            lines += [f"{i['id']}\t{i['pid']}\t{i['status']}\t{i['bundle']}\t{i['created']}" for i in items]
+            os.write(1, ("\n".join(lines) + "\n").encode())
+    elif command == "features":
+        from dockyard.runtime.features import features
+
+        _print(features())
+    elif command == "exec":
+        if not p.args:
+            raise InvalidArgument("expected a container id")
+        cid = p.args[0]
+        proc = _exec_process(root, p, cid)
+        pid = c.exec_process(
+            root,
+            cid,
+            proc,  # type: ignore[arg-type]
+            console_socket=_one(p, "--console-socket"),
+            pid_file=_one(p, "--pid-file"),
+            preserve_fds=int(_one(p, "--preserve-fds", "0")),
+        )
+        if _flag(p, "--detach"):
+            return 0
+        return c.wait_exit_code(pid)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one runtime command; returns the exit status (never calls sys.exit)."""
+    from dockyard.runtime.log import RuntimeLog
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    log = RuntimeLog()
+    try:
+        g, _ = _parse(args, _GLOBAL, stop_at_positional=True)
+        log = RuntimeLog(_one(g, "--log"), _one(g, "--log-format", "text"))
+        return _run(args, log.warning)
+    except DockyardError as e:
+        log.error(e.message)
+    except OSError as e:
+        log.error(str(e))
+    except (ValueError, KeyError) as e:
+        log.error(f"invalid argument: {e}")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

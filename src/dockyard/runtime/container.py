@@ -1,0 +1,477 @@
+"""runc's operations on one container: create, start, state, kill, delete, run, exec, pause, resume, ps.
+
+The process that calls :func:`create` forks the container's init directly, so the
+init is its child; once ``create`` returns the caller may exit and the init is
+reparented to the nearest child subreaper (the shim).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+from typing import Any, NamedTuple
+
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, Unavailable
+from dockyard.runtime.linux.cgroups import CgroupManager
+from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied
+from dockyard.runtime.spec import Process, load_spec
+from dockyard.runtime.state import (
+    FIFO_NAME,
+    ContainerState,
+    create_container_dir,
+    load_state,
+    process_start_time,
+    process_status,
+    rfc3339_now,
+    save_state,
+    write_atomic,
+)
+
+__all__ = [
+    "CreateOptions",
+    "create",
+    "delete",
+    "exec_process",
+    "kill",
+    "list_containers",
+    "pause",
+    "ps",
+    "resume",
+    "start",
+    "state",
+    "status_of",
+    "wait_exit_code",
+]
+
+_WAIT = 10.0  # seconds: bound on waiting for a killed container to die
+
+
+class CreateOptions(NamedTuple):
+    bundle: str
+    pid_file: str = ""
+    console_socket: str = ""
+    preserve_fds: int = 0
+
+
+def _raise_child_error(line: bytes) -> None:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        msg = {"error": line.decode(errors="replace") or "container init exited during setup", "kind": "other"}
+    if msg.get("ready"):
+        return
+    text = str(msg.get("error") or "container init failed")
+    kind = msg.get("kind")
+    if kind == "notfound":
+        raise ExecutableNotFound(text)
+    if kind == "permission":
+        raise ExecutablePermissionDenied(text)
+    raise Unavailable(text)
+
+
+def _read_sync(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return b"".join(chunks).strip()
+
+
+def _close(fds: list[int], fd: int) -> None:
+    fds.remove(fd)
+    os.close(fd)
+
+
+def _reap(pid: int) -> int:
+    """waitpid that survives EINTR; returns the raw status (0 when not our child)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return 0
+
+
+def _fork_into_pid_ns(pidns_fd: int) -> int:
+    """Fork a child in a pid namespace (-1: a new one, else the one ``pidns_fd`` names).
+
+    Only the child moves: the caller's namespace for later children is restored.
+    """
+    from dockyard.runtime.linux import libc, namespaces
+
+    own = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
+    try:
+        if pidns_fd < 0:
+            libc.unshare(namespaces.CLONE_NEWPID)
+        else:
+            libc.setns(pidns_fd, namespaces.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            libc.setns(own, namespaces.CLONE_NEWPID)
+            os.close(own)
+    return pid
+
+
+def _join_and_sync(cgroups: CgroupManager, pid: int, fds: list[int], joined_w: int, sync_r: int) -> None:
+    """Put the child into its cgroups, tell it so, and raise whatever it reports as failed."""
+    join_error: OSError | None = None
+    try:
+        cgroups.join(pid)
+        os.write(joined_w, b"1")
+    except OSError as e:  # the child may have died already: its own report says why
+        join_error = e
+    _close(fds, joined_w)  # on failure the child reads EOF and gives up
+    line = _read_sync(sync_r)
+    if line:
+        try:
+            _raise_child_error(line)
+        except (ExecutableNotFound, ExecutablePermissionDenied):
+            raise
+        except DockyardError:
+            if join_error is None:
+                raise
+    if join_error is not None:
+        raise Unavailable(f"cannot join the container's cgroups: {join_error}")
+
+
+def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) -> int:
+    """Set the container up and leave its init blocked on the exec fifo; returns the init's pid."""
+    from dockyard.runtime.linux import cgroups as cg
+    from dockyard.runtime.linux import namespaces
+    from dockyard.runtime.linux.init import InitArgs, init_child
+
+    bundle = os.path.realpath(opts.bundle)
+    spec = load_spec(bundle)
+    if spec.process is None:
+        raise InvalidArgument("config.json has no process")
+    if spec.process.terminal and not opts.console_socket:
+        raise InvalidArgument("terminal: true needs --console-socket")
+    if spec.namespace("mount") is None:
+        raise InvalidArgument("the container needs a mount namespace")
+    if spec.namespace("user") is not None:
+        raise InvalidArgument("user namespaces are not supported yet")
+    if spec.has_seccomp and warn is not None:
+        warn("linux.seccomp is not supported yet: the container runs without a seccomp filter")
+    rootfs = spec.root_path if spec.root_path.startswith("/") else f"{bundle}/{spec.root_path}"
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise InvalidArgument(f"rootfs {rootfs} is not a directory")
+
+    directory = create_container_dir(root, container_id)
+    layout = cg.detect_layout()
+    cgroups = cg.manager_for(layout, cg.cgroup_relpath(spec.cgroups_path, container_id))
+    fds: list[int] = []
+    pid = 0
+    try:
+        fifo = f"{directory}/{FIFO_NAME}"
+        os.mkfifo(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        fds.append(fifo_fd)
+        join: list[tuple[str, int]] = []
+        pid_ns = spec.namespace("pid")
+        pidns_fd = -1
+        for ns in spec.namespaces:
+            if ns.path:
+                fd = namespaces.open_ns(ns.path)
+                fds.append(fd)
+                if ns.type == "pid":
+                    pidns_fd = fd
+                else:
+                    join.append((ns.type, fd))
+        join.sort(key=lambda kv: kv[0] == "mount")  # join the mount namespace last
+        new = tuple(ns.type for ns in spec.namespaces if not ns.path and ns.type != "pid")
+        cgroups.create(spec.resources)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
+        fds += [r, w, joined_r, joined_w]
+        args = InitArgs(
+            spec=spec,
+            process=spec.process,
+            bundle=bundle,
+            rootfs=rootfs,
+            cgroup_paths=cgroups.paths,
+            layout=layout,
+            join_fds=tuple(join),
+            new_namespaces=new,
+            fifo_fd=fifo_fd,
+            console_socket=opts.console_socket,
+            preserve_fds=opts.preserve_fds,
+            sync_fd=w,
+            joined_fd=joined_r,
+        )
+        pid = os.fork() if pid_ns is None else _fork_into_pid_ns(pidns_fd)
+        if pid == 0:
+            init_child(args)
+        _close(fds, w)
+        _close(fds, joined_r)
+        _join_and_sync(cgroups, pid, fds, joined_w, r)
+        st = ContainerState(
+            id=container_id,
+            pid=pid,
+            bundle=bundle,
+            rootfs=rootfs,
+            created=rfc3339_now(),
+            annotations=dict(spec.annotations),
+            oci_version=spec.oci_version,
+            start_time=process_start_time(pid),
+            cgroups=cgroups.paths,
+            namespaces=tuple(ns.type for ns in spec.namespaces),
+        )
+        save_state(directory, st)
+        if opts.pid_file:
+            write_atomic(opts.pid_file, str(pid).encode())
+        return pid
+    except BaseException:
+        if pid > 0:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
+        _remove(directory, cgroups)
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _remove(directory: str, cgroups: Any) -> None:
+    try:
+        cgroups.destroy()
+    finally:
+        for name in os.listdir(directory) if os.path.isdir(directory) else ():
+            os.unlink(f"{directory}/{name}")
+        if os.path.isdir(directory):
+            os.rmdir(directory)
+
+
+def status_of(directory: str, st: ContainerState) -> str:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    if process_status(st.pid, st.start_time) == "dead":
+        return "stopped"
+    if os.path.exists(f"{directory}/{FIFO_NAME}"):
+        return "created"
+    if manager_from_paths(st.cgroups).frozen():
+        return "paused"
+    return "running"
+
+
+def state(root: str, container_id: str) -> dict[str, Any]:
+    """runc's ``state`` JSON."""
+    directory, st = load_state(root, container_id)
+    status = status_of(directory, st)
+    return {
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "pid": st.pid if status != "stopped" else 0,
+        "status": status,
+        "bundle": st.bundle,
+        "rootfs": st.rootfs,
+        "created": st.created,
+        "annotations": st.annotations,
+        "owner": "",
+    }
+
+
+def list_containers(root: str) -> list[dict[str, Any]]:
+    out = []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        try:
+            out.append(state(root, name))
+        except DockyardError:
+            continue
+    return out
+
+
+def start(root: str, container_id: str) -> None:
+    """Release a created container's init to exec the user's process."""
+    directory, st = load_state(root, container_id)
+    status = status_of(directory, st)
+    if status != "created":
+        raise Conflict(f"cannot start a container that is {status}")
+    fifo = f"{directory}/{FIFO_NAME}"
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        # The init may die instead of writing; poll with its liveness as the bound.
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                data = os.read(fd, 1)
+                if data:
+                    break
+            if process_status(st.pid, st.start_time) == "dead":
+                raise Unavailable("container init exited before it was started")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+
+
+def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    directory, st = load_state(root, container_id)
+    if status_of(directory, st) == "stopped":
+        raise Conflict("container not running")
+    if all_processes:
+        cgroups = manager_from_paths(st.cgroups)
+        for pid in cgroups.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    os.kill(st.pid, sig)
+
+
+def _wait_dead(st: ContainerState) -> None:
+    deadline = time.monotonic() + _WAIT
+    while process_status(st.pid, st.start_time) == "alive":
+        if time.monotonic() > deadline:
+            raise Unavailable(f"container {st.id} did not die")
+        time.sleep(0.002)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    try:
+        directory, st = load_state(root, container_id)
+    except NotFound:
+        if force:
+            return
+        raise
+    cgroups = manager_from_paths(st.cgroups)
+    status = status_of(directory, st)
+    if status in ("running", "paused") and not force:
+        raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
+    if status != "stopped":
+        if status == "paused":
+            cgroups.thaw()
+        for pid in [st.pid, *cgroups.pids()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _wait_dead(st)
+    # Leftover exec'd processes of a dead pid namespace die with it; wait for the cgroup to empty.
+    deadline = time.monotonic() + _WAIT
+    while cgroups.pids() and time.monotonic() < deadline:
+        for pid in cgroups.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.002)
+    _remove(directory, cgroups)
+
+
+def pause(root: str, container_id: str) -> None:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    directory, st = load_state(root, container_id)
+    status = status_of(directory, st)
+    if status not in ("running", "created"):
+        raise Conflict(f"cannot pause a container that is {status}")
+    manager_from_paths(st.cgroups).freeze()
+
+
+def resume(root: str, container_id: str) -> None:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    directory, st = load_state(root, container_id)
+    if status_of(directory, st) != "paused":
+        raise Conflict("container is not paused")
+    manager_from_paths(st.cgroups).thaw()
+
+
+def ps(root: str, container_id: str) -> list[int]:
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    _, st = load_state(root, container_id)
+    return sorted(manager_from_paths(st.cgroups).pids())
+
+
+def wait_exit_code(pid: int) -> int:
+    """Wait for our child ``pid``; its exit code, or 128+signal like a shell."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 255
+        if os.WIFEXITED(status):
+            return os.WEXITSTATUS(status)
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+
+
+def exec_process(
+    root: str,
+    container_id: str,
+    proc: Process,
+    console_socket: str = "",
+    pid_file: str = "",
+    preserve_fds: int = 0,
+) -> int:
+    """Start ``proc`` inside a running container; returns its pid once it has exec'd."""
+    from dockyard.runtime.linux import namespaces
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+    from dockyard.runtime.linux.init import ExecArgs, exec_child
+
+    directory, st = load_state(root, container_id)
+    status = status_of(directory, st)
+    if status != "running":
+        raise Conflict(f"cannot exec in a container that is {status}")
+    if proc.terminal and not console_socket:
+        raise InvalidArgument("terminal: true needs --console-socket")
+    own = set()
+    for kind in ("user", "ipc", "uts", "network", "cgroup", "time", "mount"):
+        if kind in st.namespaces:
+            own.add(kind)
+    fds: list[int] = []
+    pid = 0
+    try:
+        pidns_fd = namespaces.open_ns(f"/proc/{st.pid}/ns/pid")
+        fds.append(pidns_fd)
+        join: list[tuple[str, int]] = []
+        for kind in ("user", "ipc", "uts", "network", "cgroup", "time", "mount"):
+            if kind in own:
+                fd = namespaces.open_ns(f"/proc/{st.pid}/ns/{namespaces.PROC_NS_NAMES[kind]}")
+                fds.append(fd)
+                join.append((kind, fd))
+        r, w = os.pipe2(os.O_CLOEXEC)
+        joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
+        fds += [r, w, joined_r, joined_w]
+        args = ExecArgs(
+            process=proc,
+            join_fds=tuple(join),
+            console_socket=console_socket,
+            preserve_fds=preserve_fds,
+            sync_fd=w,
+            joined_fd=joined_r,
+        )
+        pid = _fork_into_pid_ns(pidns_fd) if "pid" in st.namespaces else os.fork()
+        if pid == 0:
+            exec_child(args)
+        _close(fds, w)
+        _close(fds, joined_r)
+        try:
+            # EOF without a message: the exec succeeded (the pipe was close-on-exec).
+            _join_and_sync(manager_from_paths(st.cgroups), pid, fds, joined_w, r)
+        except BaseException:
+            _reap(pid)
+            pid = 0
+            raise
+        if pid_file:
+            write_atomic(pid_file, str(pid).encode())
+        return pid
+    finally:
+        for fd in fds:
+            os.close(fd)

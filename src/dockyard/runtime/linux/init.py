@@ -1,0 +1,188 @@
+"""The container side of create and exec: runs in the forked child, ends in execve or _exit.
+
+Failures before the exec are reported to the parent over ``sync_fd`` as one JSON line.
+The parent moves the child into its cgroups while the child sets itself up (the first
+cgroup.procs write waits for an RCU grace period, ~10 ms); one byte on ``joined_fd``
+says it is done, and the child waits for it before anything that depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from typing import NamedTuple, NoReturn
+
+from dockyard.errors import DockyardError
+from dockyard.runtime.linux import console, namespaces, process, rootfs
+from dockyard.runtime.mountinfo import CgroupLayout
+from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied, find_executable, path_from_env
+from dockyard.runtime.spec import Process, Spec
+
+__all__ = ["ExecArgs", "InitArgs", "error_kind", "exec_child", "init_child"]
+
+PR_SET_PDEATHSIG = 1
+
+
+class InitArgs(NamedTuple):
+    spec: Spec
+    process: Process
+    bundle: str
+    rootfs: str
+    cgroup_paths: dict[str, str]
+    layout: CgroupLayout
+    join_fds: tuple[tuple[str, int], ...]  # (kind, fd) of namespaces given by path
+    new_namespaces: tuple[str, ...]  # kinds to unshare (pid was already unshared by the parent)
+    fifo_fd: int  # O_PATH fd of the exec fifo
+    console_socket: str
+    preserve_fds: int
+    sync_fd: int
+    joined_fd: int
+
+
+class ExecArgs(NamedTuple):
+    process: Process
+    join_fds: tuple[tuple[str, int], ...]  # mount last
+    console_socket: str
+    preserve_fds: int
+    sync_fd: int
+    joined_fd: int
+
+
+def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, ExecutableNotFound):
+        return "notfound"
+    if isinstance(exc, ExecutablePermissionDenied):
+        return "permission"
+    return "other"
+
+
+def _report(sync_fd: int, exc: BaseException) -> None:
+    msg = exc.message if isinstance(exc, DockyardError) else str(exc) or type(exc).__name__
+    try:
+        os.write(sync_fd, json.dumps({"error": msg, "kind": error_kind(exc)}).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _wait_joined(fd: int) -> None:
+    if os.read(fd, 1) != b"1":
+        raise RuntimeError("the runtime could not put the process into its cgroups")
+    os.close(fd)
+
+
+def _close_extra_fds(keep_below: int) -> None:
+    """Whatever the caller leaked to us must not reach the container: mark it close-on-exec."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= keep_below:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def _setup_tty(proc: Process, sock_fd: int, bind_console: bool) -> None:
+    master, slave, slave_path = console.open_pty(proc.console_size)
+    if bind_console:
+        console.bind_console(slave_path)
+    console.send_master(sock_fd, master)
+    os.close(master)
+    console.make_controlling(slave)
+
+
+def _become(proc: Process, allowed_caps: int) -> str:
+    """rlimits, user, capabilities, cwd; returns the resolved program path."""
+    process.apply_rlimits(proc.rlimits)
+    process.apply_user_and_caps(proc, allowed_caps)
+    os.chdir(proc.cwd)
+    if proc.no_new_privileges:
+        process.set_no_new_privs()
+    return find_executable(proc.args[0], path_from_env(proc.env))
+
+
+def _execve(path: str, proc: Process) -> NoReturn:
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    env = {}
+    for item in proc.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    os.execve(path, list(proc.args), env)
+    raise AssertionError("unreachable")
+
+
+def init_child(a: InitArgs) -> NoReturn:
+    """Body of the container's init. Never returns."""
+    try:
+        process.prctl_pdeathsig(signal.SIGKILL)
+        allowed = process.host_cap_mask()
+        for kind, fd in a.join_fds:
+            namespaces.join(fd, kind)
+            os.close(fd)
+        joined = False
+        if "cgroup" in a.new_namespaces:  # the namespace's root is the cgroup we are in when unsharing
+            _wait_joined(a.joined_fd)
+            joined = True
+        namespaces.unshare(list(a.new_namespaces))
+        spec, proc = a.spec, a.process
+        if "uts" in a.new_namespaces or any(k == "uts" for k, _ in a.join_fds):
+            from dockyard.runtime.linux import libc
+
+            if spec.hostname:
+                libc.sethostname(spec.hostname)
+            if spec.domainname:
+                libc.setdomainname(spec.domainname)
+        sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
+        rootfs.prepare_rootfs(spec, a.rootfs, a.bundle, a.cgroup_paths, a.layout)
+        rootfs.pivot_into(a.rootfs)
+        os.setsid()
+        if proc.terminal:
+            _setup_tty(proc, sock_fd, bind_console=True)
+        rootfs.finish_rootfs(spec)
+        process.set_oom_score_adj(proc.oom_score_adj)
+        path = _become(proc, allowed)
+        if not joined:
+            _wait_joined(a.joined_fd)
+        process.prctl_pdeathsig(0)
+        fifo = f"/proc/self/fd/{a.fifo_fd}"
+        os.write(a.sync_fd, b'{"ready": true}\n')
+        os.close(a.sync_fd)
+    except BaseException as e:
+        _report(a.sync_fd, e)
+        os._exit(1)
+    try:
+        # Blocks until `start` opens the fifo for reading.
+        fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(a.fifo_fd)
+        _close_extra_fds(3 + a.preserve_fds)
+        _execve(path, proc)
+    except BaseException as e:
+        os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
+        os._exit(126 if isinstance(e, PermissionError) else 127)
+
+
+def exec_child(a: ExecArgs) -> NoReturn:
+    """Body of an exec'd process: join the container, become its process, execve. Never returns."""
+    try:
+        process.prctl_pdeathsig(signal.SIGKILL)
+        allowed = process.host_cap_mask()
+        for kind, fd in a.join_fds:
+            namespaces.join(fd, kind)
+            os.close(fd)
+        proc = a.process
+        sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
+        os.setsid()
+        if proc.terminal:
+            _setup_tty(proc, sock_fd, bind_console=False)
+        path = _become(proc, allowed)
+        _wait_joined(a.joined_fd)
+        process.prctl_pdeathsig(0)
+        _close_extra_fds(3 + a.preserve_fds)
+        os.set_inheritable(a.sync_fd, False)
+        _execve(path, proc)
+    except BaseException as e:
+        _report(a.sync_fd, e)
+        os._exit(1)

@@ -1,0 +1,152 @@
+"""Run a real dockyardd in a scratch directory (for integration and compat tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+__all__ = ["DaemonProcess", "UnixHTTPConnection", "cleanup_mounts_under", "kill_shims_under"]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+def cleanup_mounts_under(root: str) -> None:
+    """Lazily unmount everything mounted below ``root`` (deepest first)."""
+    root = os.path.realpath(root)
+    for _ in range(3):
+        targets = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4].replace("\\040", " ")
+                if mp == root or mp.startswith(root + "/"):
+                    targets.append(mp)
+        if not targets:
+            return
+        for mp in sorted(targets, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL, check=False)
+
+
+def kill_shims_under(root: str) -> None:
+    """SIGKILL processes whose command line mentions ``root`` (shims, containers)."""
+    me = os.getpid()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if root.encode() in cmd:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+class DaemonProcess:
+    """A dockyardd on its own socket, data root and exec root under one temp dir."""
+
+    def __init__(self, root: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.root = root or tempfile.mkdtemp(prefix="dockyard-test-")
+        self.data_root = os.path.join(self.root, "data")
+        self.exec_root = os.path.join(self.root, "exec")
+        self.socket = os.path.join(self.root, "dockyard.sock")
+        self.log_path = os.path.join(self.root, "dockyardd.log")
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKYARD_HOST": self.host}
+
+    def start(self, timeout: float = 20) -> None:
+        cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", self.host, "--data-root", self.data_root,
+               "--exec-root", self.exec_root, *self.extra_args]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockyardd exited with {self.proc.returncode}: {self.read_log()[-2000:]}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if self.request("GET", "/_ping")[0] == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"dockyardd did not answer within {timeout}s: {self.read_log()[-2000:]}")
+
+    def read_log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
+        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                return resp.status, json.loads(raw) if raw else None
+            except ValueError:
+                return resp.status, raw
+        finally:
+            conn.close()
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def remove_all_containers(self) -> None:
+        with contextlib.suppress(Exception):
+            status, items = self.request("GET", "/containers/json?all=1")
+            if status == 200:
+                for c in items:
+                    self.request("DELETE", f"/containers/{c['Id']}?force=1&v=1")
+
+    def destroy(self) -> None:
+        """Remove containers, stop the daemon, kill stragglers, unmount, delete the dir."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.remove_all_containers()
+        self.stop()
+        kill_shims_under(self.root)
+        cleanup_mounts_under(self.root)
+        # cgroups created for containers of this daemon are named by container id;
+        # the runtime removes them on delete, the kill above may have skipped that.
+        shutil.rmtree(self.root, ignore_errors=True)

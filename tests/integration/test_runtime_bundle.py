@@ -1,0 +1,435 @@
+"""dockyard-runtime against real bundles, with runc and crun run through the same tests to pin the contract.
+
+A small "mini shim" (a child subreaper, like dockyard-shim) runs ``create`` and reaps
+the container's init, so exit codes are observed the way the real shim sees them.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.runtime.defaultspec import default_spec
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs busybox-static"),
+    pytest.mark.timeout(60),
+]
+
+RUNTIMES = {
+    "dockyard": [sys.executable, "-m", "dockyard.runtime.cli"],
+    "runc": ["/usr/sbin/runc"],
+    "crun": ["/usr/bin/crun"],
+}
+
+# Stands in for dockyard-shim: become a subreaper, run `create`, then reap the init
+# and record its exit status. argv: status-file pid-file runtime-argv...
+MINI_SHIM = r"""
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+status_file, pid_file = sys.argv[1], sys.argv[2]
+rc = subprocess.call(sys.argv[3:])
+if rc != 0:
+    sys.exit(rc)
+init = int(open(pid_file).read())
+code = None
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        break
+    if pid == init:
+        code = os.waitstatus_to_exitcode(status)
+with open(status_file + ".tmp", "w") as f:
+    f.write(str(code))
+os.rename(status_file + ".tmp", status_file)
+"""
+
+
+def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rootfs")
+    root.chmod(0o755)  # pytest makes it 0700: a non-root container user could not reach /bin
+    (root / "bin").mkdir()
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    for d in ("proc", "sys", "dev", "tmp", "etc", "mnt"):
+        (root / d).mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "passwd").chmod(0o644)
+    return root
+
+
+class Container:
+    """One container driven through a runtime's CLI; everything it makes is undone by cleanup()."""
+
+    def __init__(self, runtime: str, state_root: Path, bundle: Path, rootfs: Path) -> None:
+        self.runtime = runtime
+        self.argv = RUNTIMES[runtime]
+        self.state_root = state_root
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.id = f"t{uuid.uuid4().hex[:10]}"
+        self.cgroups_path = f"/dockyard-test/{self.id}"
+        self.shim: subprocess.Popen[bytes] | None = None
+        self.execs: list[subprocess.Popen[bytes]] = []
+
+    def write_spec(self, args: list[str], **tweaks: Any) -> dict[str, Any]:
+        spec = default_spec(args, rootfs=str(self.rootfs), cgroups_path=self.cgroups_path)
+        for key, value in tweaks.items():
+            if key == "process":
+                spec["process"].update(value)
+            elif key == "linux":
+                spec["linux"].update(value)
+            else:
+                spec[key] = value
+        (self.bundle / "config.json").write_text(json.dumps(spec))
+        return spec
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*self.argv, "--root", str(self.state_root), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{args[0]} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    @property
+    def pid_file(self) -> Path:
+        return self.bundle / "init.pid"
+
+    @property
+    def status_file(self) -> Path:
+        return self.bundle / "exit.status"
+
+    def create(self, *extra: str) -> subprocess.Popen[bytes]:
+        cmd = [*self.argv, "--root", str(self.state_root), "create", "--bundle", str(self.bundle)]
+        cmd += ["--pid-file", str(self.pid_file), *extra, self.id]
+        self.shim = subprocess.Popen(
+            [sys.executable, "-c", MINI_SHIM, str(self.status_file), str(self.pid_file), *cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        return self.shim
+
+    def wait_created(self) -> int:
+        assert self.shim is not None
+        wait_for(lambda: self.pid_file.exists() or self.shim.poll() is not None, what="create")  # type: ignore[union-attr]
+        if not self.pid_file.exists():
+            err = self.shim.stderr.read().decode() if self.shim.stderr else ""
+            raise AssertionError(f"create failed ({self.shim.returncode}): {err}")
+        return int(self.pid_file.read_text())
+
+    def run(self, args: list[str], **tweaks: Any) -> tuple[int, str, str]:
+        """create + start + wait: (exit code, stdout, stderr)."""
+        self.write_spec(args, **tweaks)
+        self.create()
+        self.wait_created()
+        self.cli("start", self.id)
+        return self.wait_exit()
+
+    def wait_exit(self) -> tuple[int, str, str]:
+        assert self.shim is not None
+        out, err = self.shim.communicate(timeout=20)
+        code = int(self.status_file.read_text())
+        return code, out.decode(), err.decode()
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.cli("state", self.id).stdout)  # type: ignore[no-any-return]
+
+    def cleanup(self) -> None:
+        self.cli("delete", "--force", self.id, check=False)
+        for p in [*self.execs, *([self.shim] if self.shim else [])]:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+
+
+def host_mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if str(path) in line]
+
+
+def cgroup_dirs(container_id: str) -> list[str]:
+    found = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if (hierarchy / "dockyard-test" / container_id).exists():
+            found.append(str(hierarchy / "dockyard-test" / container_id))
+    return found
+
+
+_USABLE: dict[str, str] = {}
+
+
+def runtime_problem(name: str, rootfs: Path, tmp: Path) -> str:
+    """Why ``name`` cannot run a trivial container on this host ("" when it can); probed once."""
+    if name not in _USABLE:
+        if not os.path.exists(RUNTIMES[name][0]):
+            _USABLE[name] = f"{name} is not installed"
+        else:
+            (tmp / "config.json").write_text(json.dumps(default_spec(["true"], rootfs=str(rootfs))))
+            probe = subprocess.run(
+                [*RUNTIMES[name], "--root", str(tmp / "state"), "run", "--bundle", str(tmp), f"probe{os.getpid()}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
+            subprocess.run([*RUNTIMES[name], "--root", str(tmp / "state"), "delete", "-f", f"probe{os.getpid()}"],
+                           capture_output=True, timeout=30)  # fmt: skip
+            _USABLE[name] = "" if probe.returncode == 0 else f"{name} cannot run containers here: {probe.stderr}"
+    return _USABLE[name]
+
+
+@pytest.fixture(params=list(RUNTIMES))
+def ctr(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path) -> Iterator[Container]:
+    name = request.param
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    problem = runtime_problem(name, rootfs, probe_dir)
+    if problem:
+        pytest.skip(problem.strip())
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    c = Container(name, tmp_path / "state", bundle, rootfs)
+    try:
+        yield c
+    finally:
+        c.cleanup()
+    # Nothing may outlive the container: mounts, cgroups, state.
+    assert host_mounts_under(rootfs) == []
+    assert cgroup_dirs(c.id) == []
+    assert not (c.state_root / c.id).exists()
+
+
+def test_echo_and_exit_code(ctr: Container) -> None:
+    code, out, _ = ctr.run(["sh", "-c", "echo hello from $0; exit 3"])
+    assert (code, out) == (3, "hello from sh\n")
+
+
+def test_pid_one_hostname_and_isolated_processes(ctr: Container) -> None:
+    code, out, _ = ctr.run(["sh", "-c", "echo $$; hostname; ls /proc | grep -c '^[0-9]'"], hostname="boxy")
+    pid, host, nprocs = out.split()
+    assert (code, pid, host) == (0, "1", "boxy")
+    # sh, ls and grep at most: nothing of the host's
+    assert int(nprocs) <= 3
+
+
+def test_capabilities_match_docker_default(ctr: Container) -> None:
+    code, out, _ = ctr.run(["sh", "-c", "grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status"])
+    caps = dict(line.split(":\t") for line in out.splitlines())
+    assert code == 0
+    assert caps == {"CapPrm": "00000000a80425fb", "CapEff": "00000000a80425fb", "CapBnd": "00000000a80425fb",
+                    "CapAmb": "0000000000000000"}  # fmt: skip
+
+
+def test_confinement(ctr: Container) -> None:
+    script = (
+        "mount -t tmpfs none /mnt && echo mounted;"
+        "echo x > /proc/sys/kernel/hostname && echo wrote-proc-sys;"
+        "echo 1 > /sys/kernel/profiling && echo wrote-sys;"
+        "echo timer_list=$(cat /proc/timer_list 2>/dev/null | wc -c);"
+        "grep -q '^NoNewPrivs:.1' /proc/self/status && echo nnp"
+    )
+    # /proc/timer_list stands in for /proc/kcore, which this kernel may not have: both are masked
+    assert Path("/proc/timer_list").read_bytes()
+    code, out, _ = ctr.run(["sh", "-c", script])
+    assert out.split() == ["timer_list=0", "nnp"]
+    assert code == 0
+
+
+def test_user_switch_env_cwd_rlimits(ctr: Container) -> None:
+    script = "id -u; id -g; id -G; echo $FOO; pwd; ulimit -n; grep CapEff /proc/self/status"
+    code, out, _ = ctr.run(
+        ["sh", "-c", script],
+        process={
+            "user": {"uid": 1000, "gid": 1001, "additionalGids": [1002, 1003]},
+            "env": ["PATH=/bin", "FOO=bar baz"],
+            "cwd": "/work/dir",
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 456}],
+        },
+    )
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[:2] == ["1000", "1001"]
+    assert set(lines[2].split()) >= {"1001", "1002", "1003"}
+    assert lines[3:6] == ["bar baz", "/work/dir", "321"]
+    # a non-root user keeps no effective capabilities (no ambient set given)
+    assert lines[6].split() == ["CapEff:", "0000000000000000"]
+
+
+def test_missing_and_unexecutable_programs_fail_create(ctr: Container) -> None:
+    ctr.write_spec(["nosuch-program"])
+    shim = ctr.create()
+    _, err = shim.communicate(timeout=20)
+    assert shim.returncode != 0
+    assert "not found" in err.decode()
+    if ctr.runtime != "crun":  # crun words it "executable file `x` not found in $PATH"
+        assert "executable file not found" in err.decode()
+    assert not ctr.pid_file.exists()
+
+    ctr.shim = None
+    ctr.write_spec(["/etc/passwd"])
+    shim = ctr.create()
+    _, err = shim.communicate(timeout=20)
+    assert shim.returncode != 0
+    assert "permission denied" in err.decode().lower()
+
+
+def test_lifecycle_state_kill_delete(ctr: Container) -> None:
+    ctr.write_spec(["sleep", "1000"], annotations={"org.example/key": "v"})
+    ctr.create()
+    pid = ctr.wait_created()
+    st = ctr.state()
+    assert (st["id"], st["status"], st["pid"], st["bundle"]) == (ctr.id, "created", pid, str(ctr.bundle))
+    assert st["annotations"] == {"org.example/key": "v"}
+    # the created init sits in the container's cgroup, before the user's program runs
+    dirs = cgroup_dirs(ctr.id)
+    assert dirs
+    assert str(pid) in Path(dirs[0], "cgroup.procs").read_text().split()
+
+    ctr.cli("start", ctr.id)
+    assert ctr.state()["status"] == "running"
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep"
+    assert ctr.cli("delete", ctr.id, check=False).returncode != 0  # running: needs --force
+
+    ctr.cli("kill", ctr.id, "KILL")
+    code, _, _ = ctr.wait_exit()
+    assert code == -signal.SIGKILL
+    assert ctr.state()["status"] == "stopped"
+    ctr.cli("delete", ctr.id)
+    gone = ctr.cli("state", ctr.id, check=False)
+    assert gone.returncode != 0
+    assert "does not exist" in gone.stderr
+    assert cgroup_dirs(ctr.id) == []
+
+
+def test_cgroup_limits_applied(ctr: Container) -> None:
+    ctr.write_spec(
+        ["sleep", "1000"],
+        linux={"resources": {"memory": {"limit": 64 << 20}, "pids": {"limit": 42}, "cpu": {"shares": 512}}},
+    )
+    ctr.create()
+    ctr.wait_created()
+    base = Path("/sys/fs/cgroup")
+    if (base / "cgroup.controllers").exists():
+        cg = base / "dockyard-test" / ctr.id
+        assert (cg / "memory.max").read_text().strip() == str(64 << 20)
+        assert (cg / "pids.max").read_text().strip() == "42"
+    else:
+        assert (base / "memory/dockyard-test" / ctr.id / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+        assert (base / "pids/dockyard-test" / ctr.id / "pids.max").read_text().strip() == "42"
+        assert (base / "cpu/dockyard-test" / ctr.id / "cpu.shares").read_text().strip() == "512"
+
+
+def test_pause_resume_and_ps(ctr: Container) -> None:
+    ctr.write_spec(["sleep", "1000"])
+    ctr.create()
+    pid = ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    ctr.cli("pause", ctr.id)
+    assert ctr.state()["status"] == "paused"
+    ctr.cli("resume", ctr.id)
+    assert ctr.state()["status"] == "running"
+    assert pid in json.loads(ctr.cli("ps", "--format", "json", ctr.id).stdout)
+
+
+def test_exec_joins_the_container(ctr: Container, tmp_path: Path) -> None:
+    ctr.write_spec(["sleep", "1000"], hostname="exechost")
+    ctr.create()
+    ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    process = {
+        "args": ["sh", "-c", "hostname; tr '\\0' ' ' < /proc/1/cmdline; echo; grep CapEff /proc/self/status; exit 7"],
+        "env": ["PATH=/bin"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "capabilities": default_spec(["x"])["process"]["capabilities"],
+    }
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    res = ctr.cli("exec", "--process", str(tmp_path / "process.json"), ctr.id, check=False)
+    assert res.returncode == 7, res.stderr
+    assert res.stdout.split() == ["exechost", "sleep", "1000", "CapEff:", "00000000a80425fb"]
+
+    process["args"] = ["nosuch"]
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    res = ctr.cli("exec", "--process", str(tmp_path / "process.json"), ctr.id, check=False)
+    assert res.returncode != 0
+    assert "not found" in res.stderr
+
+
+def _recv_fd(conn: socket.socket) -> int:
+    fds = array.array("i")
+    _, ancdata, _, _ = conn.recvmsg(1024, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    assert len(fds) == 1
+    return fds[0]
+
+
+def test_terminal_via_console_socket(ctr: Container, tmp_path: Path) -> None:
+    sock_path = tmp_path / "console.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen(1)
+    server.settimeout(20)
+    master = -1
+    try:
+        ctr.write_spec(["sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 5"], process={"terminal": True})
+        ctr.create("--console-socket", str(sock_path))
+        conn, _ = server.accept()
+        with conn:
+            master = _recv_fd(conn)
+        ctr.wait_created()
+        ctr.cli("start", ctr.id)
+        output = b""
+        deadline = time.monotonic() + 20
+        while b"stdin-is-tty" not in output and time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO once the slave side is closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        code, _, _ = ctr.wait_exit()
+        assert code == 5
+        text = output.decode().replace("\r", "")
+        assert "/dev/pts/" in text or "/dev/console" in text
+        assert "stdin-is-tty" in text
+    finally:
+        if master >= 0:
+            os.close(master)
+        server.close()
