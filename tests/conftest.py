@@ -30,7 +30,8 @@ def daemon() -> Iterator[DaemonProcess]:
         pytest.skip("needs root")
     if not os.path.exists("/bin/busybox"):
         pytest.skip("needs busybox-static (/bin/busybox)")
-    d = DaemonProcess()
+    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME", "")
+    d = DaemonProcess(extra_args=("--default-runtime", runtime) if runtime else ())
     try:
         d.start()
         status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)

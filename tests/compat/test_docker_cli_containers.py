@@ -77,13 +77,13 @@ def test_detached_lifecycle_ps_logs_stop_rm(docker_cli: dict[str, str]) -> None:
 
 
 def test_create_start_wait(docker_cli: dict[str, str]) -> None:
-    r = docker(docker_cli, "create", "--name", "w", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "echo $A $PWD; exit 5")
+    r = docker(docker_cli, "create", "--name", "waiter", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "echo $A $PWD; exit 5")
     assert r.returncode == 0, r.stderr
-    assert json.loads(docker(docker_cli, "inspect", "w").stdout)[0]["State"]["Status"] == "created"
-    assert docker(docker_cli, "start", "w").returncode == 0
-    w = docker(docker_cli, "wait", "w")
+    assert json.loads(docker(docker_cli, "inspect", "waiter").stdout)[0]["State"]["Status"] == "created"
+    assert docker(docker_cli, "start", "waiter").returncode == 0
+    w = docker(docker_cli, "wait", "waiter")
     assert w.stdout.strip() == b"5"
-    assert docker(docker_cli, "logs", "w").stdout == b"1 /tmp\n"
+    assert docker(docker_cli, "logs", "waiter").stdout == b"1 /tmp\n"
 
 
 def test_start_attach(docker_cli: dict[str, str]) -> None:
@@ -93,9 +93,13 @@ def test_start_attach(docker_cli: dict[str, str]) -> None:
 
 
 def test_kill_with_signal(docker_cli: dict[str, str]) -> None:
-    docker(docker_cli, "run", "-d", "--name", "k", "busybox", "sleep", "100")
-    assert docker(docker_cli, "kill", "-s", "TERM", "k").returncode == 0
-    assert docker(docker_cli, "wait", "k").stdout.strip() == b"143"
+    docker(docker_cli, "run", "-d", "--name", "killme", "busybox", "sh", "-c",
+           "trap 'exit 42' USR1; while true; do sleep 0.1; done")
+    assert docker(docker_cli, "kill", "-s", "USR1", "killme").returncode == 0
+    assert docker(docker_cli, "wait", "killme").stdout.strip() == b"42"
+    docker(docker_cli, "start", "killme")
+    assert docker(docker_cli, "kill", "killme").returncode == 0  # SIGKILL by default
+    assert docker(docker_cli, "wait", "killme").stdout.strip() == b"137"
 
 
 def test_name_conflict_is_an_error(docker_cli: dict[str, str]) -> None:

@@ -61,7 +61,7 @@ def test_detached_container_lifecycle(client: "docker.DockerClient") -> None:
 
 
 def test_attach_socket_stdin(client: "docker.DockerClient") -> None:
-    c = client.containers.create("busybox", ["cat"], stdin_open=True, stdin_once=True)
+    c = client.containers.create("busybox", ["cat"], stdin_open=True)  # docker-py sets StdinOnce
     sock = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
     c.start()
     raw = sock._sock

@@ -22,8 +22,13 @@ def make_busybox_rootfs(path: str) -> str:
     return path
 
 
-def runtime_config(args: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()) -> dict[str, object]:
+def runtime_config(
+    args: Sequence[str], *, tty: bool = False, env: Sequence[str] = (), memory_limit: int = 0
+) -> dict[str, object]:
     """A config.json like ``runc spec`` produces, with ``args`` as the process and a writable rootfs."""
+    resources: dict[str, object] = {"devices": [{"allow": False, "access": "rwm"}]}
+    if memory_limit:
+        resources["memory"] = {"limit": memory_limit, "swap": memory_limit}
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
         "ociVersion": "1.0.2",
@@ -62,7 +67,7 @@ def runtime_config(args: Sequence[str], *, tty: bool = False, env: Sequence[str]
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
         ],
         "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "resources": resources,
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
@@ -70,9 +75,11 @@ def runtime_config(args: Sequence[str], *, tty: bool = False, env: Sequence[str]
     }
 
 
-def write_bundle(bundle: str, args: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()) -> str:
+def write_bundle(
+    bundle: str, args: Sequence[str], *, tty: bool = False, env: Sequence[str] = (), memory_limit: int = 0
+) -> str:
     """``bundle/config.json`` plus an empty ``bundle/rootfs`` mount point."""
     os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
     with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(runtime_config(args, tty=tty, env=env), f, indent=1)
+        json.dump(runtime_config(args, tty=tty, env=env, memory_limit=memory_limit), f, indent=1)
     return bundle

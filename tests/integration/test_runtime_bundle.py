@@ -433,3 +433,268 @@ def test_terminal_via_console_socket(ctr: Container, tmp_path: Path) -> None:
         if master >= 0:
             os.close(master)
         server.close()
+
+
+def test_run_in_the_foreground(ctr: Container) -> None:
+    ctr.write_spec(["sh", "-c", "echo foreground; exit 4"])
+    res = ctr.cli("run", "--bundle", str(ctr.bundle), ctr.id, check=False)
+    assert (res.returncode, res.stdout) == (4, "foreground\n")
+    assert ctr.cli("state", ctr.id, check=False).returncode != 0  # run removes what it created
+
+
+def test_mounts_readonly_root_and_sysctl(ctr: Container, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "f").write_text("from host\n")
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("")
+    script = (
+        "touch /newfile 2>/dev/null && echo root-writable;"
+        "cat /data/f; touch /data/g 2>/dev/null && echo data-writable;"
+        "echo appended >> /etc/hostfile && echo file-ok;"
+        "touch /scratch/z && echo scratch-ok;"
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname"
+    )
+    mounts = default_spec(["x"])["mounts"] + [
+        {"destination": "/data", "type": "bind", "source": str(shared), "options": ["rbind", "ro", "rprivate"]},
+        {"destination": "/etc/hostfile", "type": "bind", "source": str(hostfile), "options": ["bind", "rw"]},
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]},
+    ]
+    code, out, _ = ctr.run(
+        ["sh", "-c", script],
+        root={"path": str(ctr.rootfs), "readonly": True},
+        mounts=mounts,
+        domainname="example.org",
+        linux={"sysctl": {"net.ipv4.ip_forward": "1"}},
+    )
+    words = out.split()
+    assert words[:5] == ["from", "host", "file-ok", "scratch-ok", "1"]
+    if ctr.runtime == "dockyard":  # this host's runc predates `domainname` support
+        assert words[5] == "example.org"
+    assert code == 0
+    assert hostfile.read_text() == "appended\n"
+    assert not (shared / "g").exists()
+
+
+def test_join_network_namespace_by_path(ctr: Container) -> None:
+    if shutil.which("ip") is None:
+        pytest.skip("needs iproute2")
+    name = f"dyt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
+    try:
+        ns = os.stat(f"/run/netns/{name}")
+        spec_ns = [{"type": t} for t in ("pid", "ipc", "uts", "mount")] + [
+            {"type": "network", "path": f"/run/netns/{name}"}
+        ]
+        code, out, _ = ctr.run(["readlink", "/proc/self/ns/net"], linux={"namespaces": spec_ns})
+        assert (code, out.strip()) == (0, f"net:[{ns.st_ino}]")
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True, timeout=10)
+
+
+def test_delete_a_created_container_kills_its_init(ctr: Container) -> None:
+    ctr.write_spec(["sleep", "1000"])
+    ctr.create()
+    pid = ctr.wait_created()
+    ctr.cli("delete", ctr.id)
+    code, _, _ = ctr.wait_exit()
+    assert code == -signal.SIGKILL
+    assert not Path(f"/proc/{pid}").exists()
+    assert cgroup_dirs(ctr.id) == []
+
+
+def test_kill_all_reaches_exec_processes(ctr: Container, tmp_path: Path) -> None:
+    ctr.write_spec(["sleep", "1000"])
+    ctr.create()
+    ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    (tmp_path / "p.json").write_text(json.dumps({"args": ["sleep", "999"], "cwd": "/", "env": ["PATH=/bin"]}))
+    # a detached process keeps the runtime's stdio: hand it files, not pipes we would wait on
+    with open(tmp_path / "exec.err", "w+") as err:
+        res = subprocess.run(
+            [*ctr.argv, "--root", str(ctr.state_root), "exec", "-d", "--pid-file", str(tmp_path / "exec.pid"),
+             "--process", str(tmp_path / "p.json"), ctr.id],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=20,
+        )  # fmt: skip
+        assert res.returncode == 0, (tmp_path / "exec.err").read_text()
+    exec_pid = int((tmp_path / "exec.pid").read_text())
+    assert exec_pid in json.loads(ctr.cli("ps", "--format", "json", ctr.id).stdout)
+    ctr.cli("kill", "--all", ctr.id, "KILL")
+    code, _, _ = ctr.wait_exit()  # the mini shim is the subreaper of the exec'd process too
+    assert code == -signal.SIGKILL
+    wait_for(lambda: not Path(f"/proc/{exec_pid}").exists(), what="exec'd process to go")
+
+
+# The shim's way: main() in a forked child of a subreaper; the caller's namespaces must be untouched.
+IN_PROCESS = r"""
+import ctypes, json, os, sys
+from dockyard.runtime.cli import main
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+root, bundle, cid = sys.argv[1:4]
+before = os.readlink("/proc/self/ns/pid_for_children")
+child = os.fork()
+if child == 0:
+    code = main(["--root", root, "create", "--bundle", bundle, "--pid-file", bundle + "/pid", cid])
+    same = os.readlink("/proc/self/ns/pid_for_children") == before
+    os._exit(code if same else 99)
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+assert main(["--root", root, "start", cid]) == 0
+init = int(open(bundle + "/pid").read())
+_, status = os.waitpid(init, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+assert main(["--root", root, "delete", cid]) == 0
+"""
+
+
+def test_main_in_process_like_the_shim(tmp_path: Path, rootfs: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    cid = f"t{uuid.uuid4().hex[:10]}"
+    (bundle / "config.json").write_text(
+        json.dumps(
+            default_spec(
+                ["sh", "-c", "echo in-process; exit 6"], rootfs=str(rootfs), cgroups_path=f"/dockyard-test/{cid}"
+            )
+        )
+    )
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", IN_PROCESS, str(tmp_path / "state"), str(bundle), cid],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.split() == ["in-process", "exit", "6"]
+    finally:
+        subprocess.run([*RUNTIMES["dockyard"], "--root", str(tmp_path / "state"), "delete", "-f", cid], timeout=30)
+    assert cgroup_dirs(cid) == []
+
+
+def test_seccomp_is_ignored_with_a_warning(tmp_path: Path, rootfs: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    cid = f"t{uuid.uuid4().hex[:10]}"
+    spec = default_spec(["true"], rootfs=str(rootfs), cgroups_path=f"/dockyard-test/{cid}")
+    spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}
+    (bundle / "config.json").write_text(json.dumps(spec))
+    res = subprocess.run(
+        [*RUNTIMES["dockyard"], "--root", str(tmp_path / "state"), "run", "--bundle", str(bundle), cid],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "seccomp" in res.stderr
+    assert cgroup_dirs(cid) == []
+
+
+def test_run_forwards_signals(ctr: Container) -> None:
+    script = 'trap "echo got-term; exit 9" TERM; echo ready; while :; do sleep 0.05; done'
+    ctr.write_spec(["sh", "-c", script])
+    proc = subprocess.Popen(
+        [*ctr.argv, "--root", str(ctr.state_root), "run", "--bundle", str(ctr.bundle), ctr.id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    ctr.execs.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert (proc.returncode, out) == (9, b"got-term\n")
+
+
+def test_exec_with_a_terminal(ctr: Container, tmp_path: Path) -> None:
+    ctr.write_spec(["sleep", "1000"])
+    ctr.create()
+    ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    sock_path = tmp_path / "exec-console.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen(1)
+    server.settimeout(20)
+    master = -1
+    process = {"args": ["sh", "-c", "[ -t 1 ] && echo out-is-tty; exit 3"], "cwd": "/", "env": ["PATH=/bin"],
+               "terminal": True}  # fmt: skip
+    (tmp_path / "p.json").write_text(json.dumps(process))
+    try:
+        proc = subprocess.Popen(
+            [*ctr.argv, "--root", str(ctr.state_root), "exec", "-d", "--console-socket", str(sock_path),
+             "--process", str(tmp_path / "p.json"), ctr.id],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        ctr.execs.append(proc)
+        conn, _ = server.accept()
+        with conn:
+            master = _recv_fd(conn)
+        output = b""
+        while b"out-is-tty" not in output:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        # detached, like containerd runs it: the exit status goes to the subreaper, not to us
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert b"out-is-tty" in output
+    finally:
+        if master >= 0:
+            os.close(master)
+        server.close()
+
+
+def test_extra_devices_and_no_pivot(ctr: Container) -> None:
+    device = {"path": "/dev/sub/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 5, "gid": 6}
+    ctr.write_spec(
+        ["sh", "-c", "stat -c '%F %a %u %g %t %T' /dev/sub/mynull; echo hi > /dev/sub/mynull && echo written"],
+        linux={"devices": [device]},
+    )
+    ctr.create("--no-pivot")
+    ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    code, out, err = ctr.wait_exit()
+    assert (code, out) == (0, "character special file 640 5 6 1 3\nwritten\n"), err
+
+
+def test_v2_cgroup_manager_on_the_unified_hierarchy() -> None:
+    """The v2 code path, on whichever cgroup2 mount this host has (pure v2 or hybrid's unified)."""
+    from dockyard.runtime.linux.cgroups import V2Cgroups
+    from dockyard.runtime.mountinfo import parse_mountinfo
+    from dockyard.runtime.spec import Resources
+
+    mounts = [m for m in parse_mountinfo(Path("/proc/self/mountinfo").read_text()) if m.fstype == "cgroup2"]
+    if not mounts:
+        pytest.skip("no cgroup2 mount")
+    base = mounts[0].mount_point
+    path = f"{base}/dockyard-test/v2-{uuid.uuid4().hex[:8]}"
+    cg = V2Cgroups(path, base)
+    child = subprocess.Popen(["sleep", "100"])
+    try:
+        has_pids = "pids" in Path(base, "cgroup.controllers").read_text().split()
+        limits = Resources(pids_limit=7) if has_pids else Resources()
+        cg.create(limits)
+        cg.join(child.pid)
+        assert cg.pids() == [child.pid]
+        if limits.pids_limit:
+            assert Path(path, "pids.max").read_text().strip() == "7"
+        if Path(path, "cgroup.freeze").exists():
+            cg.freeze()
+            assert cg.frozen()
+            cg.thaw()
+            assert not cg.frozen()
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        cg.destroy()
+        try:
+            os.rmdir(f"{base}/dockyard-test")
+        except OSError:
+            pass
+    assert not os.path.exists(path)

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from dockyard.errors import Conflict, NotFound
 from dockyard.mount.types import Mount
-from dockyard.tasks.api import STDERR, STDOUT, AttachStream, TaskSpec
+from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExecSpec, TaskSpec
 from dockyard.tasks.errors import RuntimeFailed
 from dockyard.tasks.shim_client import ShimTask, ShimTaskManager
 
@@ -169,13 +170,17 @@ MakeContainer = Callable[..., Container]
 def make_container(runtime: str, busybox_lower: str) -> Iterator[MakeContainer]:
     created: list[tuple[str, TaskSpec | None]] = []
 
-    def make(args: list[str], *, manager: ShimTaskManager | None = None, **options: Any) -> Container:
+    def make(
+        args: list[str], *, manager: ShimTaskManager | None = None, memory_limit: int = 0, **options: Any
+    ) -> Container:
         tmp = tempfile.mkdtemp(prefix="dy-shim-")
         created.append((tmp, None))
         upper, work = os.path.join(tmp, "upper"), os.path.join(tmp, "work")
         os.makedirs(upper)
         os.makedirs(work)
-        bundle = write_bundle(os.path.join(tmp, "bundle"), args, tty=bool(options.get("tty")))
+        bundle = write_bundle(
+            os.path.join(tmp, "bundle"), args, tty=bool(options.get("tty")), memory_limit=memory_limit
+        )
         overlay = Mount("overlay", "overlay", (f"lowerdir={busybox_lower}", f"upperdir={upper}", f"workdir={work}"))
         spec = TaskSpec(
             container_id=f"shimtest-{os.path.basename(tmp)[len('dy-shim-') :]}",
@@ -412,8 +417,6 @@ def test_cleanup_after_shim_was_killed(make_container: MakeContainer) -> None:
 
 
 def test_delete_refuses_a_running_container(make_container: MakeContainer) -> None:
-    from dockyard.errors import Conflict
-
     c = make_container(["sleep", "100"])
 
     async def scenario() -> int:
@@ -427,3 +430,274 @@ def test_delete_refuses_a_running_container(make_container: MakeContainer) -> No
         return code
 
     assert run(scenario()) == 137
+
+
+def test_oom_kill_is_recorded(make_container: MakeContainer) -> None:
+    c = make_container(["sh", "-c", "x=$(yes | head -c 300000000); echo survived"], memory_limit=32 << 20)
+
+    async def scenario() -> Any:
+        await c.task.start()
+        return await c.task.wait()
+
+    status = run(scenario(), timeout=40)
+    if status.code == 0:
+        pytest.skip("the runtime did not apply the memory limit here")
+    assert status.code == 137
+    assert status.oom_killed
+
+
+def test_not_oom_killed_when_killed_by_signal(make_container: MakeContainer) -> None:
+    c = make_container(["sleep", "100"], memory_limit=32 << 20)
+
+    async def scenario() -> Any:
+        await c.task.start()
+        await c.task.kill(signal.SIGKILL)
+        return await c.task.wait()
+
+    status = run(scenario())
+    assert (status.code, status.oom_killed) == (137, False)
+
+
+def test_detached_client_does_not_disturb_the_container(make_container: MakeContainer) -> None:
+    c = make_container(["sh", "-c", "read line; echo got:$line"], open_stdin=True)
+
+    async def scenario() -> bytes:
+        first = await c.task.attach(stdin=True, stdout=True, stderr=True)
+        await c.task.start()
+        await first.close()  # detach: no EOF for the container (not StdinOnce)
+        second = await c.task.attach(stdin=True, stdout=True, stderr=True)
+        await second.write(b"hi\n")
+        out = joined(await read_all(second), STDOUT)
+        assert (await c.task.wait()).code == 0
+        return out
+
+    assert run(scenario()) == b"got:hi\n"
+
+
+def exec_process(args: list[str], tty: bool = False) -> dict[str, object]:
+    return {
+        "args": args,
+        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "terminal": tty,
+    }
+
+
+def test_exec_output_exit_code_and_no_log(make_container: MakeContainer) -> None:
+    c = make_container(["sh", "-c", "echo main; sleep 100"])
+
+    async def scenario() -> tuple[list[tuple[int, bytes]], int, int]:
+        main = await c.task.attach(stdin=False, stdout=True, stderr=True)
+        await c.task.start()
+        assert await main.read() == (STDOUT, b"main\n")
+        proc = await c.task.exec(ExecSpec("e1", exec_process(["sh", "-c", "echo out; echo err >&2; exit 7"])))
+        assert proc.pid == 0
+        stream = await proc.attach(stdin=False, stdout=True, stderr=True)
+        pid = await proc.start()
+        assert pid > 0 and pid != c.task.pid
+        chunks = await read_all(stream)
+        code = (await proc.wait()).code
+        assert (await proc.delete()) is not None
+        with pytest.raises(NotFound):
+            await proc.wait()
+        await c.task.kill(signal.SIGKILL)
+        return chunks, code, (await c.task.wait()).code
+
+    chunks, code, main_code = run(scenario())
+    assert joined(chunks, STDOUT) == b"out\n" and joined(chunks, STDERR) == b"err\n"
+    assert (code, main_code) == (7, 137)
+    assert [r["log"] for r in c.log_records()] == ["main\n"], "exec output is not logged"
+
+
+def test_exec_stdin_reaches_the_process(make_container: MakeContainer) -> None:
+    c = make_container(["sleep", "100"])
+
+    async def scenario() -> bytes:
+        await c.task.start()
+        cat = await c.task.exec(ExecSpec("cat", exec_process(["cat"]), open_stdin=True))
+        cat_io = await cat.attach(stdin=True, stdout=True, stderr=True)
+        await cat.start()
+        await cat_io.write(b"ping\n")
+        await cat_io.close_stdin()
+        out = joined(await read_all(cat_io), STDOUT)
+        assert (await cat.wait()).code == 0
+        return out
+
+    assert run(scenario()) == b"ping\n"
+
+
+def test_exec_with_a_tty(make_container: MakeContainer) -> None:
+    c = make_container(["sleep", "100"])
+
+    async def scenario() -> bytes:
+        await c.task.start()
+        spec = ExecSpec("tty", exec_process(["sh", "-c", "tty; stty size"], tty=True), console_size=(33, 77))
+        tty = await c.task.exec(spec)
+        tty_io = await tty.attach(stdin=False, stdout=True, stderr=True)
+        await tty.start()
+        return joined(await read_all(tty_io), STDOUT)
+
+    out = run(scenario())
+    assert re.search(rb"/dev/pts/\d+\r\n33 77\r\n", out), out
+
+
+def test_exec_kill_and_exec_after_exit(make_container: MakeContainer) -> None:
+    c = make_container(["sleep", "100"])
+
+    async def scenario() -> int:
+        await c.task.start()
+        sleeper = await c.task.exec(ExecSpec("sleep", exec_process(["sleep", "100"])))
+        await sleeper.start()
+        with pytest.raises(Conflict):
+            await sleeper.delete()  # still running
+        task = await ShimTaskManager().get(c.spec.container_id, c.spec.state_dir)  # as after a daemon restart
+        assert task is not None
+        found = await task.get_exec("sleep")
+        assert found is not None and found.pid == sleeper.pid > 0
+        assert await task.get_exec("nope") is None
+        await found.kill(signal.SIGKILL)
+        killed = (await sleeper.wait()).code
+        await c.task.kill(signal.SIGKILL)
+        await c.task.wait()
+        with pytest.raises(Conflict):
+            await c.task.exec(ExecSpec("late", exec_process(["true"])))
+        return killed
+
+    assert run(scenario()) == 137
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_slow_client_applies_backpressure(make_container: MakeContainer) -> None:
+    total = 32 << 20
+    c = make_container(["sh", "-c", f"yes {'y' * 999} | head -c {total}"])
+
+    async def scenario() -> tuple[str, int, int]:
+        stream = await c.task.attach(stdin=False, stdout=True, stderr=False)
+        await c.task.start()
+        await asyncio.sleep(0.5)  # the client reads nothing meanwhile; the container must block, not the shim grow
+        state = await c.task.state()
+        rss = _rss_kib(c.shim_pid())
+        received = sum(len(data) for _, data in await read_all(stream))
+        assert (await c.task.wait()).code == 0
+        return str(state["status"]), rss, received
+
+    status, rss, received = run(scenario(), timeout=40)
+    assert status == "running", "the writer is blocked while the client does not read"
+    assert rss < 30 * 1024, f"the shim buffered {rss} KiB"
+    assert received == total
+    assert sum(len(r["log"]) for r in c.log_records()) == total
+
+
+def test_log_rotation(make_container: MakeContainer) -> None:
+    c = make_container(
+        ["sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done"], log_max_size=2000, log_max_files=3
+    )
+
+    async def scenario() -> int:
+        await c.task.start()
+        return (await c.task.wait()).code
+
+    assert run(scenario()) == 0
+    files = [c.log_path, c.log_path + ".1", c.log_path + ".2"]
+    assert all(os.path.exists(f) for f in files) and not os.path.exists(c.log_path + ".3")
+    lines = []
+    for path in reversed(files):
+        with open(path, encoding="utf-8") as f:
+            lines += [json.loads(line)["log"] for line in f]
+    assert lines == [f"line{i}\n" for i in range(300 - len(lines), 300)], "the newest lines, in order, no gaps"
+    assert all(os.path.getsize(f) < 2000 + 200 for f in files)
+
+
+_DAEMON_SCRIPT = """
+import asyncio, json, sys
+from dockyard.mount.types import Mount
+from dockyard.tasks.api import TaskSpec
+from dockyard.tasks.shim_client import ShimTaskManager
+
+async def main():
+    raw = json.loads(sys.argv[1])
+    raw["rootfs_mounts"] = tuple(Mount(m["type"], m["source"], tuple(m["options"])) for m in raw["rootfs_mounts"])
+    task = await ShimTaskManager().create(TaskSpec(**raw))
+    await task.start()
+    print(task.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_shim_outlives_a_killed_daemon(busybox_lower: str, runtime: str) -> None:
+    tmp = tempfile.mkdtemp(prefix="dy-shim-")
+    for d in ("upper", "work"):
+        os.makedirs(os.path.join(tmp, d))
+    script = "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.02; done"
+    bundle = write_bundle(os.path.join(tmp, "bundle"), ["sh", "-c", script])
+    options = [f"lowerdir={busybox_lower}", f"upperdir={tmp}/upper", f"workdir={tmp}/work"]
+    raw = {
+        "container_id": f"shimtest-kd-{os.path.basename(tmp)[len('dy-shim-') :]}",
+        "bundle": bundle,
+        "state_dir": os.path.join(tmp, "state"),
+        "runtime": runtime,
+        "runtime_root": os.path.join(tmp, "runtime-root"),
+        "log_path": os.path.join(tmp, "container.log"),
+        "rootfs_mounts": [{"type": "overlay", "source": "overlay", "options": options}],
+    }
+    cid, state_dir, log_path = raw["container_id"], os.path.join(tmp, "state"), os.path.join(tmp, "container.log")
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", _DAEMON_SCRIPT, json.dumps(raw)], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert daemon.stdout is not None
+        pid = int(daemon.stdout.readline())
+        daemon.kill()  # SIGKILL: the "daemon" gets no chance to clean anything up
+        daemon.wait(10)
+        assert wait_until(lambda: os.path.exists(log_path) and os.path.getsize(log_path) > 200), "logs keep flowing"
+
+        async def after() -> int:
+            task = await ShimTaskManager().get(str(cid), state_dir)
+            assert task is not None and task.pid == pid
+            await task.kill(signal.SIGKILL)
+            code = (await task.wait()).code
+            await task.delete()
+            return code
+
+        assert run(after()) == 137
+        with open(log_path, encoding="utf-8") as f:
+            lines = [json.loads(line)["log"] for line in f]
+        assert lines == [f"tick{i}\n" for i in range(len(lines))]
+        assert wait_until(lambda: _pid_gone(pid) and _processes_gone(state_dir))
+        assert not _mounts_under(tmp)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+        run(ShimTaskManager().cleanup(str(cid), state_dir))
+        for target in reversed(_mounts_under(tmp)):
+            subprocess.run(["umount", "-l", target], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_exec_of_a_missing_binary_fails_at_start(make_container: MakeContainer) -> None:
+    c = make_container(["sleep", "100"])
+
+    async def scenario() -> str:
+        await c.task.start()
+        proc = await c.task.exec(ExecSpec("bad", exec_process(["/no/such/binary"])))
+        stream = await proc.attach(stdin=False, stdout=True, stderr=True)
+        with pytest.raises(RuntimeFailed) as info:
+            await proc.start()
+        assert await stream.read() is None, "the attach stream of a process that never ran ends"
+        with pytest.raises(Conflict):
+            await proc.wait()
+        await proc.delete()
+        await c.task.kill(signal.SIGKILL)
+        await c.task.wait()
+        return info.value.message.lower()
+
+    message = run(scenario())
+    assert "no such file" in message or "not found" in message, message

@@ -18,18 +18,21 @@ import pytest
 import requests
 
 from dockyard.registry import RegistryConfig, RunningRegistry
+from dockyard.registry.storage import MemoryDriver
 from registry_conformance.client import Client
 
 EXTERNAL = os.environ.get("DOCKYARD_REGISTRY_URL", "")
 
 
-@pytest.fixture(scope="session")
-def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="session", params=["filesystem", "memory"] if not EXTERNAL else ["external"])
+def registry_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The suite runs once per storage driver, proving the registry only uses its storage seam."""
     if EXTERNAL:
         yield EXTERNAL.rstrip("/")
         return
     root = tmp_path_factory.mktemp("registry")
-    with RunningRegistry(RegistryConfig(root=str(root), access_log=False)) as reg:
+    driver = MemoryDriver() if request.param == "memory" else None
+    with RunningRegistry(RegistryConfig(root=str(root), access_log=False), driver=driver) as reg:
         yield reg.url
 
 

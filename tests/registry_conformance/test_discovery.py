@@ -54,6 +54,13 @@ def test_tags_of_unknown_repository_is_name_unknown(client: Client, repo: str) -
     assert error_codes(r) == ["NAME_UNKNOWN"]
 
 
+def test_parent_of_nested_repositories_is_not_a_repository(client: Client, repo: str) -> None:
+    client.push_image(f"{repo}/child", "x")
+    r = client.request("GET", f"/v2/{repo}/tags/list")
+    assert r.status_code == 404
+    assert error_codes(r) == ["NAME_UNKNOWN"]
+
+
 def test_bad_page_size_is_400(client: Client, repo: str) -> None:
     client.push_image(repo, "x")
     r = client.request("GET", f"/v2/{repo}/tags/list", params={"n": "-1"})
@@ -112,7 +119,7 @@ def test_referrers_api_with_artifact_type_filter(client: Client, repo: str) -> N
     sbom, sbom_body = push_referrer(client, repo, subject, "application/vnd.example.sbom")
     r = client.request("GET", f"/v2/{repo}/referrers/{img.digest}")
     assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith(OCI_INDEX)
+    assert r.headers["Content-Type"] == OCI_INDEX
     body = r.json()
     assert body["schemaVersion"] == 2 and body["mediaType"] == OCI_INDEX
     by_digest = {m["digest"]: m for m in body["manifests"]}
@@ -135,6 +142,7 @@ def test_referrers_of_unknown_subject_is_empty_index(client: Client, repo: str) 
     client.push_image(repo, "v1")
     r = client.request("GET", f"/v2/{repo}/referrers/sha256:{'0' * 64}")
     assert r.status_code == 200
+    assert r.headers["Content-Type"] == OCI_INDEX
     assert r.json()["manifests"] == []
 
 
@@ -143,3 +151,29 @@ def test_subject_may_be_pushed_after_its_referrer(client: Client, repo: str) -> 
     d, _ = push_referrer(client, repo, subject, "application/vnd.example.early")
     r = client.request("GET", f"/v2/{repo}/referrers/{subject['digest']}")
     assert [m["digest"] for m in r.json()["manifests"]] == [d]
+
+
+def test_index_with_subject_is_a_referrer(client: Client, repo: str) -> None:
+    img = client.push_image(repo, "v1")
+    child = client.push_image(repo, None)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "artifactType": "application/vnd.example.bundle",
+            "manifests": [descriptor(OCI_MANIFEST, child.manifest)],
+            "subject": descriptor(OCI_MANIFEST, img.manifest),
+        }
+    ).encode()
+    r = client.put_manifest(repo, descriptor(OCI_INDEX, index)["digest"], index, OCI_INDEX)
+    assert r.status_code == 201
+    assert r.headers["OCI-Subject"] == img.digest
+    refs = client.request("GET", f"/v2/{repo}/referrers/{img.digest}").json()["manifests"]
+    assert refs == [
+        {
+            "mediaType": OCI_INDEX,
+            "digest": descriptor(OCI_INDEX, index)["digest"],
+            "size": len(index),
+            "artifactType": "application/vnd.example.bundle",
+        }
+    ]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from registry_conformance.client import OCI_MANIFEST, Client, descriptor, error_codes, random_blob
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("DOCKYARD_REGISTRY_DELETE") == "0", reason="the registry under test has deletes switched off"
+)
 
 
 def test_delete_manifest_by_digest_removes_it_and_its_tags(client: Client, repo: str) -> None:

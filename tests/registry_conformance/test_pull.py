@@ -7,6 +7,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+
 from registry_conformance.client import DOCKER_MANIFEST, OCI_MANIFEST, Client, digest_of, error_codes, random_blob
 
 

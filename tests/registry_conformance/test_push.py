@@ -6,6 +6,8 @@ import json
 import os
 
 import pytest
+import requests
+
 from registry_conformance.client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -99,7 +101,7 @@ def test_truncated_upload_does_not_verify(client: Client, repo: str) -> None:
 # -- chunked ----------------------------------------------------------------
 
 
-def patch(client: Client, loc: str, chunk: bytes, start_at: int | None) -> object:
+def patch(client: Client, loc: str, chunk: bytes, start_at: int | None) -> requests.Response:
     headers = {"Content-Type": "application/octet-stream"}
     if start_at is not None:
         headers["Content-Range"] = f"{start_at}-{start_at + len(chunk) - 1}"
@@ -133,7 +135,7 @@ def test_streamed_chunks_without_content_range(client: Client, repo: str) -> Non
 def test_final_chunk_in_put(client: Client, repo: str) -> None:
     data, d = random_blob(6000)
     loc = start(client, repo)
-    loc = patch(client, loc, data[:4000], 0).headers["Location"]  # type: ignore[attr-defined]
+    loc = patch(client, loc, data[:4000], 0).headers["Location"]
     r = client.request("PUT", loc, params={"digest": d}, data=data[4000:], headers={"Content-Range": "4000-5999"})
     assert r.status_code == 201
     assert client.request("GET", f"/v2/{repo}/blobs/{d}").content == data
@@ -143,18 +145,19 @@ def test_out_of_order_chunk_is_416_and_retry_at_last_location_works(client: Clie
     data, d = random_blob(6000)
     loc = start(client, repo)
     r1 = patch(client, loc, data[:3000], 0)
-    assert r1.status_code == 202  # type: ignore[attr-defined]
-    last = r1.headers["Location"]  # type: ignore[attr-defined]
+    assert r1.status_code == 202
+    last = r1.headers["Location"]
     # A chunk from the future, and a replay of the previous chunk: both refused.
     for chunk, at in ((data[4000:], 4000), (data[:3000], 0)):
         r = patch(client, last, chunk, at)
-        assert r.status_code == 416  # type: ignore[attr-defined]
-        assert error_codes(r) == ["BLOB_UPLOAD_INVALID"]  # type: ignore[arg-type]
-        assert r.headers["Range"] == "0-2999"  # type: ignore[attr-defined]
+        assert r.status_code == 416
+        assert error_codes(r) == ["BLOB_UPLOAD_INVALID"]
+        assert r.headers["Range"] == "0-2999"
+        assert r.headers["Location"].endswith(last.rsplit("/", 1)[1])
     # The right next chunk at the last Location is accepted.
     r = patch(client, last, data[3000:], 3000)
-    assert r.status_code == 202  # type: ignore[attr-defined]
-    r = client.request("PUT", r.headers["Location"], params={"digest": d})  # type: ignore[attr-defined]
+    assert r.status_code == 202
+    r = client.request("PUT", r.headers["Location"], params={"digest": d})
     assert r.status_code == 201
 
 
@@ -184,7 +187,7 @@ def test_upload_status_reports_offset_and_resume_works(client: Client, repo: str
     assert r.headers["Range"] == "0-1999"
     # Resume with a new session (as another client or after a restart would).
     r = patch(client, r.headers["Location"], data[2000:], 2000)
-    assert r.status_code == 202  # type: ignore[attr-defined]
+    assert r.status_code == 202
     assert client.request("PUT", loc, params={"digest": d}).status_code == 201
 
 
@@ -314,6 +317,7 @@ def test_manifest_with_wrong_blob_size_is_invalid(client: Client, repo: str) -> 
         (b'{"schemaVersion": 1, "mediaType": "application/vnd.oci.image.manifest.v1+json"}', OCI_MANIFEST),
         (b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}', OCI_MANIFEST),
         (b'{"schemaVersion": 2, "mediaType": "text/plain", "layers": []}', "text/plain"),
+        (b'{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v1+json"}', OCI_MANIFEST),
         (
             b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}',
             OCI_MANIFEST,
@@ -366,3 +370,13 @@ def test_retagging_moves_the_tag(client: Client, repo: str) -> None:
     r = client.request("GET", f"/v2/{repo}/manifests/t")
     assert r.headers["Docker-Content-Digest"] == b.digest
     assert client.request("GET", f"/v2/{repo}/manifests/{a.digest}").status_code == 200
+
+
+def test_manifest_without_media_type_takes_it_from_content_type_or_shape(client: Client, repo: str) -> None:
+    cfg = b"{}"
+    client.push_blob(repo, cfg)
+    body = json.dumps({"schemaVersion": 2, "config": descriptor(OCI_CONFIG, cfg), "layers": []}).encode()
+    for ctype in (OCI_MANIFEST, "application/octet-stream"):
+        r = client.put_manifest(repo, "plain", body, ctype)
+        assert r.status_code == 201, r.text
+        assert client.request("GET", f"/v2/{repo}/manifests/plain").headers["Content-Type"] == OCI_MANIFEST

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,14 +44,16 @@ def _env(host: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def dy(engine: FakeEngine) -> Run:
-    def run(*args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, input: str | None = None, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "dockyard.cli", *args],
             input=input if input is not None else "",
             capture_output=True,
             text=True,
             timeout=30,
-            env=_env("unix://" + engine.socket_path, **env),
+            env=_env("unix://" + engine.socket_path, **(env_extra or {})),
         )
 
     return run
@@ -236,3 +239,40 @@ def test_registry_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["registry", "serve", "--addr", "127.0.0.1:5000", "--help"]) == 0
     assert main(["registry", "gc", "/data"]) == 3
     assert seen == [("serve", ["--addr", "127.0.0.1:5000", "--help"]), ("gc", ["/data"])]
+
+
+def test_env_file_and_env_flags(dy: Run, engine: FakeEngine, sockdir: Path) -> None:
+    envfile = sockdir / "vars.env"
+    envfile.write_text("# comment\nFROM_FILE=1\nFROM_HOST\n")
+    r = dy("create", "--env-file", str(envfile), "-e", "LATER=2", "busybox", env_extra={"FROM_HOST": "h"})
+    assert r.returncode == 0, r.stderr
+    c = engine.containers[r.stdout.strip()]
+    assert c.config["Env"] == ["FROM_FILE=1", "FROM_HOST=h", "LATER=2"]
+    r = dy("create", "--env-file", str(sockdir / "missing.env"), "busybox")
+    assert r.returncode == 1 and "missing.env" in r.stderr
+
+
+def test_signals_to_the_cli_reach_the_container(engine: FakeEngine) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard.cli", "run", "--name", "sig", "busybox", "sleep"],
+        env=_env("unix://" + engine.socket_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bounded: until run has attached and started
+            c = engine.find_container("sig")
+            if c is not None and c.status == "running" and c.attached:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 143  # the container's exit code, not the CLI dying of the signal
+        assert engine.find_container("sig").stop_signal == "SIGTERM"  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()

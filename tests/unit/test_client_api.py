@@ -139,3 +139,15 @@ def test_wait_removed_returns_after_autoremove(client: Client, engine: FakeEngin
     assert waiter.json() == {"StatusCode": 0}
     with pytest.raises(errors.NotFound):
         client.inspect_container(cid)
+
+
+def test_tcp_host_with_hijack() -> None:
+    with FakeEngine(tcp=True) as eng:
+        assert eng.host.startswith("tcp://127.0.0.1:")
+        c = Client(eng.host, timeout=10)
+        cid = c.create_container({"Image": "busybox", "Cmd": ["cat"], "OpenStdin": True})["Id"]
+        with c.attach(cid, stdin=True) as stream:
+            c.start(cid)
+            stream.sendall(b"over tcp\n")
+            stream.close_write()
+            assert _read_all(stream) == [(1, b"over tcp\n")]

@@ -35,7 +35,9 @@ def run_case(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     hc = apply_daemon_defaults(req.host_config, DaemonDefaults(cgroupns_mode="private", cgroup_v2=True))
     cfg = merge_image_config(req.config, case["image"])
     extra = dict(case.get("input", {}))
-    mounts = tuple(Mount(m["type"], m["source"], tuple(m["options"]), m["target"]) for m in extra.pop("extra_mounts", []))
+    mounts = tuple(
+        Mount(m["type"], m["source"], tuple(m["options"]), m["target"]) for m in extra.pop("extra_mounts", [])
+    )
     files = standard_file_mounts(
         f"/var/lib/dockyard/containers/{CONTAINER_ID}/hostname",
         f"/var/lib/dockyard/containers/{CONTAINER_ID}/hosts",

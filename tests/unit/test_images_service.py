@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import tarfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -117,7 +118,7 @@ def test_remove_rules(svc: ImageService) -> None:
     assert out[0] == {"Deleted": iid}
     assert {"Deleted": svc_chain(out)} in out
     assert svc.list() == []
-    assert svc.snapshotter.keys() == []
+    assert svc.snapshotter.all_keys() == []
     assert list(svc.content.walk()) == []
 
 
@@ -201,3 +202,45 @@ def test_save_load_round_trip_without_root(svc: ImageService, tmp_path: Path) ->
     assert asyncio.run(load()) == [{"stream": "Loaded image: tool:1\n"}]
     assert other.resolve("tool:1").id == iid
     other.meta.db.close()
+
+
+def test_import_compressed_rootfs(svc: ImageService) -> None:
+    import gzip
+
+    import zstandard
+
+    raw = rootfs_tar({"bin/x": b"payload"})
+    plain = imp(svc, {"bin/x": b"payload"}, "plain")
+    for name, blob in (("gz", gzip.compress(raw)), ("zst", zstandard.ZstdCompressor().compress(raw))):
+        image_id = asyncio.run(svc.import_(_chunks(blob), repo=name))
+        assert svc.resolve(image_id).diff_ids == svc.resolve(plain).diff_ids  # the layer is the uncompressed tar
+
+
+def test_restart_drops_crash_leftovers(svc: ImageService, tmp_path: Path) -> None:
+    image_id = imp(svc, {"f": b"1"}, "kept")
+    svc.snapshotter.prepare("extract-deadbeef", None)
+    with open(tmp_path / "content" / "ingest" / "ingest-half", "wb") as f:
+        f.write(b"half a blob")
+    with open(tmp_path / "tmp" / "upload-x", "wb") as f:
+        f.write(b"half an upload")
+    again = ImageService(str(tmp_path), CopySnapshotter(str(tmp_path / "snapshots" / "copy")))
+    try:
+        assert not again.snapshotter.exists("extract-deadbeef")
+        assert os.listdir(tmp_path / "content" / "ingest") == []
+        assert os.listdir(tmp_path / "tmp") == []
+        assert again.resolve("kept").id == image_id
+    finally:
+        again.meta.db.close()
+
+
+def test_concurrent_unpacks_agree(svc: ImageService) -> None:
+    image_id = imp(svc, {"f": b"1"}, "x")
+    rec = svc.resolve(image_id)
+    assert rec.top_chain_id is not None
+    svc.snapshotter.remove(rec.top_chain_id)
+
+    async def both() -> list[str | None]:
+        return list(await asyncio.gather(*(svc.ensure_unpacked(image_id) for _ in range(4))))
+
+    assert asyncio.run(both()) == [rec.top_chain_id] * 4
+    assert svc.snapshotter.all_keys() == [rec.top_chain_id]

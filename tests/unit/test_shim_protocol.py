@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from dockyard import errors
 from dockyard.mount.types import Mount
 from dockyard.shim import protocol as proto
 from dockyard.shim.config import RootfsMount, parse_config
 from dockyard.tasks.api import TaskSpec
-from dockyard.tasks.shim_client import exit_status_from_json, spec_to_json
+from dockyard.tasks.errors import RuntimeFailed, ShimUnavailable
+from dockyard.tasks.shim_client import _check, exit_status_from_json, spec_to_json
 
 
 def test_message_round_trip() -> None:
@@ -83,3 +85,25 @@ def test_exit_status_from_json() -> None:
     assert (status.code, status.oom_killed, status.error) == (137, True, "")
     assert exit_status_from_json(None) is None
     assert exit_status_from_json({"code": "1", "exited_at": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "category"),
+    [
+        ("NotFound", errors.NotFound),
+        ("Conflict", errors.Conflict),
+        ("InvalidArgument", errors.InvalidArgument),
+        ("RuntimeFailed", RuntimeFailed),
+        ("SomethingNew", errors.Internal),
+    ],
+)
+def test_shim_errors_map_to_categories(kind: str, category: type[errors.DockyardError]) -> None:
+    with pytest.raises(category) as info:
+        _check({"ok": False, "kind": kind, "error": "it broke"})
+    assert info.value.message == "it broke"
+    assert _check({"ok": True, "pid": 3}) == {"ok": True, "pid": 3}
+
+
+def test_runtime_failures_are_internal_errors_with_the_runtime_message() -> None:
+    assert issubclass(RuntimeFailed, errors.Internal)
+    assert issubclass(ShimUnavailable, errors.Unavailable)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dockyard import errors
+from dockyard.mount import Mount
 from dockyard.oci import Digest
 from dockyard.snapshots import CopySnapshotter, OverlaySnapshotter, chain_id, chain_ids
 
@@ -27,9 +28,9 @@ def test_chain_ids_follow_the_oci_rule() -> None:
     assert chain_id([]) is None
 
 
-def _opts(mounts: list[object]) -> dict[str, str]:
+def _opts(mounts: list[Mount]) -> dict[str, str]:
     (m,) = mounts
-    return dict(o.split("=", 1) for o in m.options if "=" in o)  # type: ignore[attr-defined]
+    return dict(o.split("=", 1) for o in m.options if "=" in o)
 
 
 def test_overlay_mounts_and_lifecycle(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_overlay_mounts_and_lifecycle(tmp_path: Path) -> None:
         s.remove("l1")
     for key in ("ctr", "v2", "l1", "v1", "l0"):
         s.remove(key)
-    assert s.keys() == []
+    assert s.all_keys() == []
     assert [n for n in os.listdir(tmp_path / "ov") if not n.startswith("metadata.db")] == []
 
 

@@ -97,14 +97,7 @@ def attach_and_wait(
                 _resize(client, cid, term_fd)
             proxy = _signal_proxy(client, cid) if not tty else contextlib.nullcontext()
             with proxy:
-                detached = pump(
-                    stream, tty=tty, stdout=stdout, stderr=stderr, stdin_fd=stdin_fd if interactive else None
-                )
-    if detached:
-        waiter.close()
-        stderr.write(b"\r\nread escape sequence\r\n")
-        stderr.flush()
-        return 0
+                pump(stream, tty=tty, stdout=stdout, stderr=stderr, stdin_fd=stdin_fd if interactive else None)
     result = waiter.json() or {}
     err = result.get("Error") or {}
     if isinstance(err, dict) and err.get("Message"):

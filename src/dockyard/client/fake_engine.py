@@ -15,6 +15,7 @@ import os
 import queue
 import socket
 import socketserver
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -143,28 +144,52 @@ class FakeContainer:
         }
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _QuietErrors:
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-stream is normal here; anything else is a bug in the fake.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[misc]
+
+
+class _Server(_QuietErrors, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     engine: FakeEngine
 
 
-class FakeEngine:
-    """A fake daemon on ``socket_path``; use as a context manager or call start/close."""
+class _TCPServer(_QuietErrors, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    engine: FakeEngine
 
-    def __init__(self, socket_path: str) -> None:
+
+class FakeEngine:
+    """A fake daemon on unix ``socket_path`` (or, with ``tcp=True``, on 127.0.0.1 at a free port).
+
+    Use as a context manager or call start/close; ``host`` is the address to give clients.
+    """
+
+    def __init__(self, socket_path: str = "", *, tcp: bool = False) -> None:
         self.socket_path = socket_path
+        self.tcp = tcp
+        self.host = ""
         self.images: dict[str, FakeImage] = {}
         self.containers: dict[str, FakeContainer] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path?query), in arrival order
         self.lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: _Server | _TCPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_image("busybox:latest", ["sh"])
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> FakeEngine:
-        server = _Server(self.socket_path, _Handler)
+        server: _Server | _TCPServer
+        if self.tcp:
+            server = _TCPServer(("127.0.0.1", 0), _Handler)
+            self.host = f"tcp://127.0.0.1:{server.server_address[1]}"
+        else:
+            server = _Server(self.socket_path, _Handler)
+            self.host = f"unix://{self.socket_path}"
         server.engine = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -180,7 +205,7 @@ class FakeEngine:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
-        if os.path.exists(self.socket_path):
+        if self.socket_path and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
 
     def __enter__(self) -> FakeEngine:
@@ -257,7 +282,7 @@ class _APIError(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: _Server | _TCPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -4,6 +4,7 @@ Everything here is pure except ``rootfs``/``user.read_user_files`` (read-only fi
 access inside a rootfs) and ``store`` (the container records' SQLite store).
 """
 
+from dockyard.containers.binds import parse_bind
 from dockyard.containers.create_request import (
     ContainerConfig,
     CreateRequest,
@@ -38,6 +39,7 @@ __all__ = [
     "host_config_to_json",
     "merge_image_config",
     "new_container_id",
+    "parse_bind",
     "parse_create_request",
     "parse_signal",
     "process_args",

@@ -16,6 +16,7 @@ __all__ = [
     "ALL_CAPABILITIES",
     "CAPABILITY_NUMBERS",
     "DEFAULT_CAPABILITIES",
+    "capabilities_from_mask",
     "effective_capabilities",
     "normalize_capabilities",
 ]
@@ -129,3 +130,8 @@ def effective_capabilities(
     else:
         caps = [c for c in base if c not in drops] + list(adds)
     return tuple(dict.fromkeys(caps))
+
+
+def capabilities_from_mask(mask: int) -> frozenset[str]:
+    """The names of the bits set in a capability mask (``CapBnd`` of /proc/<pid>/status, read as hex)."""
+    return frozenset(name for name, bit in CAPABILITY_NUMBERS.items() if mask >> bit & 1)

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.containers._decode import Fields, frozen_map
+from dockyard.containers.binds import parse_bind
 from dockyard.containers.capabilities import normalize_capabilities
 from dockyard.containers.devices import parse_device_cgroup_rule
+from dockyard.containers.mountspec import BindOptions, MountSpec, TmpfsOptions, VolumeOptions
 from dockyard.containers.security_opts import parse_security_opts
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.tmpfs import tmpfs_mount_options
@@ -183,44 +185,6 @@ class ThrottleDevice:
 
 
 @dataclass(frozen=True)
-class BindOptions:
-    propagation: str = ""
-    non_recursive: bool = False
-    create_mountpoint: bool = False
-    read_only_non_recursive: bool = False
-    read_only_force_recursive: bool = False
-
-
-@dataclass(frozen=True)
-class VolumeOptions:
-    no_copy: bool = False
-    labels: Mapping[str, str] | None = None
-    driver_name: str = ""
-    driver_options: Mapping[str, str] | None = None
-    subpath: str = ""
-
-
-@dataclass(frozen=True)
-class TmpfsOptions:
-    size_bytes: int = 0
-    mode: int = 0
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    """One ``HostConfig.Mounts`` entry (``--mount``), validated but not yet resolved."""
-
-    type: str
-    target: str
-    source: str = ""
-    read_only: bool = False
-    consistency: str = ""
-    bind_options: BindOptions | None = None
-    volume_options: VolumeOptions | None = None
-    tmpfs_options: TmpfsOptions | None = None
-
-
-@dataclass(frozen=True)
 class Resources:
     """The cgroup and rlimit part of HostConfig (Go embeds it, so JSON flattens it)."""
 
@@ -361,7 +325,11 @@ def _healthcheck(f: Fields | None) -> Healthcheck | None:
 
 
 def parse_container_config(doc: Any) -> ContainerConfig:
-    """The ``container.Config`` fields of ``doc`` (no validation beyond JSON types)."""
+    """The ``container.Config`` fields of ``doc`` (no validation beyond JSON types).
+
+    Empty values of Docker's ``omitempty`` fields become None, so that a config
+    survives being shown as JSON and parsed again unchanged.
+    """
     f = Fields(doc, "container.Config")
     ports = f.key_set("ExposedPorts")
     return ContainerConfig(
@@ -371,7 +339,7 @@ def parse_container_config(doc: Any) -> ContainerConfig:
         attach_stdin=f.boolean("AttachStdin"),
         attach_stdout=f.boolean("AttachStdout"),
         attach_stderr=f.boolean("AttachStderr"),
-        exposed_ports=None if ports is None else tuple(dict.fromkeys(_port_key(p) for p in ports)),
+        exposed_ports=tuple(dict.fromkeys(_port_key(p) for p in ports)) if ports else None,
         tty=f.boolean("Tty"),
         open_stdin=f.boolean("OpenStdin"),
         stdin_once=f.boolean("StdinOnce"),
@@ -389,7 +357,7 @@ def parse_container_config(doc: Any) -> ContainerConfig:
         labels=f.str_map("Labels"),
         stop_signal=f.string("StopSignal"),
         stop_timeout=f.opt_integer("StopTimeout", "int"),
-        shell=f.str_slice("Shell"),
+        shell=f.str_slice("Shell") or None,
     )
 
 
@@ -537,7 +505,7 @@ def parse_host_config(doc: Any) -> HostConfig:
         auto_remove=f.boolean("AutoRemove"),
         volume_driver=f.string("VolumeDriver"),
         volumes_from=f.str_list("VolumesFrom"),
-        annotations=f.str_map("Annotations"),
+        annotations=f.str_map("Annotations") or None,
         cap_add=f.str_slice("CapAdd"),
         cap_drop=f.str_slice("CapDrop"),
         cgroupns_mode=f.string("CgroupnsMode"),
@@ -555,17 +523,17 @@ def parse_host_config(doc: Any) -> HostConfig:
         publish_all_ports=f.boolean("PublishAllPorts"),
         readonly_rootfs=f.boolean("ReadonlyRootfs"),
         security_opt=f.str_list("SecurityOpt"),
-        storage_opt=f.str_map("StorageOpt"),
-        tmpfs=f.str_map("Tmpfs"),
+        storage_opt=f.str_map("StorageOpt") or None,
+        tmpfs=f.str_map("Tmpfs") or None,
         uts_mode=f.string("UTSMode"),
         userns_mode=f.string("UsernsMode"),
         shm_size=f.integer("ShmSize"),
-        sysctls=f.str_map("Sysctls"),
+        sysctls=f.str_map("Sysctls") or None,
         runtime=f.string("Runtime"),
         console_size=_console_size(f),
         isolation=f.string("Isolation"),
         resources=_resources(f),
-        mounts=None if mounts is None else tuple(_mount_spec(m) for m in mounts),
+        mounts=tuple(_mount_spec(m) for m in mounts) if mounts else None,
         masked_paths=f.str_list("MaskedPaths"),
         readonly_paths=f.str_list("ReadonlyPaths"),
         init=f.opt_boolean("Init"),
@@ -610,8 +578,8 @@ def _port_key(key: str) -> str:
     return f"{port}/{proto}"
 
 
-def _check_port(text: str, allow_range: bool, shown: str | None = None) -> None:
-    bad = InvalidArgument(f'invalid port specification: "{text if shown is None else shown}"')
+def _check_port(text: str, allow_range: bool) -> None:
+    bad = InvalidArgument(f'invalid port specification: "{text}"')
     if text == "":
         return
     parts = text.split("-", 1) if allow_range else [text]
@@ -716,6 +684,7 @@ def _check_restart_policy(p: RestartPolicy) -> None:
         if p.maximum_retry_count < 0:
             raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
     elif p.name != "":
+        # Docker's wording lists the policies in this order.
         raise InvalidArgument(
             f"invalid restart policy: unknown policy '{p.name}'; use one of 'no', 'always', 'on-failure', "
             "or 'unless-stopped'"
@@ -807,6 +776,12 @@ def validate_host_config(hc: HostConfig) -> None:
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     for m in hc.mounts or ():
         _check_mount(m)
+    targets = [parse_bind(b, hc.volume_driver).target for b in hc.binds or ()]
+    targets += [posixpath.normpath(m.target) for m in hc.mounts or ()]
+    targets += [posixpath.normpath(t) for t in hc.tmpfs or {}]
+    for i, target in enumerate(targets):
+        if target in targets[:i]:
+            raise InvalidArgument(f"Duplicate mount point: {target}")
     for target, data in (hc.tmpfs or {}).items():
         if not target.startswith("/"):
             raise InvalidArgument(

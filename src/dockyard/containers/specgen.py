@@ -1,10 +1,8 @@
 """The OCI runtime ``config.json`` of a container: pure, deterministic, golden-tested.
 
 It follows what dockerd produces (moby's oci defaults and ``daemon/oci_linux.go``),
-with two documented choices of our own: RLIMIT_NOFILE is set explicitly (see
-``DEFAULT_ULIMITS``) and the device allow-list spells out /dev/ptmx and /dev/pts
-(see ``devices``), so that containers do not depend on how the daemon was started
-or which runtime runs them.
+with one documented addition: the device allow-list spells out /dev/ptmx and
+/dev/pts (see ``devices``), so containers don't depend on the runtime adding them.
 """
 
 from __future__ import annotations
@@ -43,10 +41,12 @@ OCI_VERSION = "1.0.2"
 DEFAULT_CGROUP_PARENT = "/dockyard"
 INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
 
-# dockerd hands containers its own limits; under systemd that is LimitNOFILE=infinity,
-# i.e. 1048576. We write it down so a container's limits don't depend on how the daemon
-# was started. HostConfig.Ulimits override per name.
-DEFAULT_ULIMITS: tuple[Ulimit, ...] = (Ulimit("nofile", 1048576, 1048576),)
+# Like dockerd without --default-ulimit: no rlimits of our own, so the container inherits
+# the daemon's (via the shim). A fixed value such as 1048576 would fail to start on
+# hosts whose hard limit is lower and where the daemon lacks CAP_SYS_RESOURCE. The
+# daemon's configured default ulimits go in SpecInput.default_ulimits; HostConfig.Ulimits
+# override them per name.
+DEFAULT_ULIMITS: tuple[Ulimit, ...] = ()
 
 _PTS = "/dev/pts"
 _UNPRIVILEGED_NET_SYSCTLS = (
@@ -89,12 +89,17 @@ class SpecInput:
     config (PATH, HOSTNAME, TERM with a TTY, HOME from ``user``). ``extra_mounts``
     are the daemon-provided and volume mounts (targets set): see
     :func:`standard_file_mounts`, binds, volumes, and a /dev/shm bind for shared IPC;
+    for one target the later entry wins, so list the user's after the daemon's.
     HostConfig.Tmpfs and ``--mount type=tmpfs`` entries are turned into mounts here.
     ``network_namespace`` is None or ``"new"`` (a new one), ``"host"``, or the path of
     one to join; ``ipc_ns_path``/``pid_ns_path`` are needed for ``container:<id>``
     modes. ``cgroups_path`` defaults to ``<CgroupParent or /dockyard>/<id>``.
     ``block_devices`` maps host paths named in the Blkio* fields to their (major,
     minor). ``init_path`` is the host's init binary used for ``Init: true``.
+    ``available_capabilities`` (the daemon's own bounding set, see
+    ``capabilities_from_mask``) limits what is granted: a daemon running inside a
+    restricted container cannot hand out capabilities it lacks, and runtimes refuse
+    to try.
     """
 
     container_id: str
@@ -117,6 +122,7 @@ class SpecInput:
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     seccomp: Mapping[str, Any] | None = None
     init_path: str = ""
+    available_capabilities: frozenset[str] | None = None
 
     @property
     def _hostname(self) -> str:
@@ -170,11 +176,15 @@ def _user_mounts(inp: SpecInput) -> list[Mount]:
             mounts.append(Mount("tmpfs", "tmpfs", tuple(tmpfs_mount_options(data)), spec.target))
     if hc.init and inp.init_path:
         mounts.append(Mount("bind", inp.init_path, ("bind", "ro"), INIT_PATH_IN_CONTAINER))
+    by_target: dict[str, Mount] = {}
     for m in mounts:
         if not m.target.startswith("/"):
             raise InvalidArgument(f"mount target {m.target!r} must be an absolute path")
+        # A later mount wins: the user's bind over the daemon's /etc/hosts, say.
+        by_target.pop(posixpath.normpath(m.target), None)
+        by_target[posixpath.normpath(m.target)] = m
     # Parents before children, so a mount is never hidden by one on its parent directory.
-    return sorted(mounts, key=lambda m: _depth(m.target))
+    return sorted(by_target.values(), key=lambda m: _depth(m.target))
 
 
 def _mounts(inp: SpecInput) -> list[Mount]:
@@ -242,6 +252,8 @@ def _rlimits(inp: SpecInput) -> list[dict[str, Any]]:
 def _process(inp: SpecInput) -> dict[str, Any]:
     hc = inp.host_config
     caps = list(effective_capabilities(hc.cap_add, hc.cap_drop, privileged=hc.privileged))
+    if inp.available_capabilities is not None:
+        caps = [c for c in caps if c in inp.available_capabilities]
     # Like execve, a non-root process starts with empty effective/permitted sets.
     capabilities: dict[str, Any] = {"bounding": caps}
     if inp.user.uid == 0:
@@ -266,8 +278,10 @@ def _process(inp: SpecInput) -> dict[str, Any]:
         "env": env,
         "cwd": inp.cwd or inp.config.working_dir or "/",
         "capabilities": capabilities,
-        "rlimits": _rlimits(inp),
     }
+    rlimits = _rlimits(inp)
+    if rlimits:
+        process["rlimits"] = rlimits
     if parse_security_opts(hc.security_opt or ()).no_new_privileges:
         process["noNewPrivileges"] = True
     process["oomScoreAdj"] = hc.oom_score_adj

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
@@ -111,6 +110,7 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         runtimes=runtimes,
         log_opts=dict(cfg.log_opts),
         cgroup_parent=cfg.cgroup_parent,
+        log_driver=cfg.log_driver,
     )
     images.set_usage_check(lambda image_id: [(r.id, r.state.running) for r in containers.image_users(image_id)])
     engine = Engine(
@@ -129,5 +129,4 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     app = build_app(
         [system_routes.routes(engine), container_routes.routes(engine), image_routes.routes(engine)]
     )
-    _ = asyncio
     return Daemon(app=app, engine=engine)

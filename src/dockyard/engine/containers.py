@@ -92,7 +92,12 @@ class _Live:
     pending_attach: list[tuple[AttachOptions, asyncio.Future[AttachStream]]] = field(default_factory=list)
     monitor: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    stopping: bool = False
+    final_state: ContainerState | None = None
+
+    def signal_exit(self) -> None:
+        """Wake everyone waiting for this exit; later waiters get the next one."""
+        ev, self.exit_event = self.exit_event, asyncio.Event()
+        ev.set()
 
 
 def _maybe_await(x: Any) -> Awaitable[Any]:
@@ -119,6 +124,7 @@ class ContainerService:
         runtimes: Mapping[str, str],
         log_opts: Mapping[str, str] | None = None,
         cgroup_parent: str = "/dockyard",
+        log_driver: str = "json-file",
     ) -> None:
         self._store = store
         self._images = images
@@ -132,6 +138,7 @@ class ContainerService:
         self._runtimes = dict(runtimes)
         self._log_opts = dict(log_opts or {})
         self._cgroup_parent = cgroup_parent
+        self._log_driver = log_driver
         self._live: dict[str, _Live] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -197,7 +204,9 @@ class ContainerService:
         else:
             name = containerspec.generate_name(self._store.name_taken)
         cid = containerspec.new_id()
-        merged = containerspec.merge(req, img.config)
+        merged = containerspec.merge(
+            req, img.container_config, containerspec.daemon_defaults(runtime_name, self._log_driver)
+        )
         parent = await _maybe_await(self._images.ensure_unpacked(img.id))
         cdir = self.container_dir(cid)
         os.makedirs(cdir, mode=0o710, exist_ok=True)
@@ -252,7 +261,6 @@ class ContainerService:
         bundle = rec.bundle
         rootfs = os.path.join(bundle, "rootfs")
         os.makedirs(rootfs, exist_ok=True)
-        live.exit_event = asyncio.Event()
         mounted = False
         task: Task | None = None
         try:
@@ -310,7 +318,8 @@ class ContainerService:
             for _, fut in live.pending_attach:
                 if not fut.done():
                     fut.set_exception(errors.Conflict(msg))
-            live.exit_event.set()
+            live.pending_attach = []
+            live.signal_exit()
             if rec.host_config.get("AutoRemove"):
                 self._spawn(self._auto_remove(rec.id))
             raise failure from None
@@ -368,7 +377,7 @@ class ContainerService:
         if status.oom_killed:
             self._emit(rec, "oom")
         self._emit(rec, "die", {"exitCode": str(status.code)})
-        live.exit_event.set()
+        live.signal_exit()
         if rec.host_config.get("AutoRemove"):
             await self._auto_remove(cid)
 
@@ -423,10 +432,11 @@ class ContainerService:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {rec.id} is not running")
         if sig == _signal.SIGKILL:
             self._store.put(_replace_record(rec, manually_stopped=True))
+        exited = live.exit_event
         await live.task.kill(sig)
         self._emit(rec, "kill", {"signal": str(sig)})
         if sig == _signal.SIGKILL:
-            await live.exit_event.wait()
+            await exited.wait()
 
     # --- wait ------------------------------------------------------------------------
 
@@ -440,7 +450,7 @@ class ContainerService:
             if not rec.state.running and rec.state.status != "created":
                 pass
             await removed.wait()
-            return getattr(live, "final_state", rec.state)
+            return live.final_state or rec.state
         if condition in ("", "not-running") and not rec.state.running:
             return rec.state
         ev = live.exit_event
@@ -449,15 +459,10 @@ class ContainerService:
             try:
                 rec = self._store.get(rec.id)
             except errors.NotFound:
-                return getattr(live, "final_state", rec.state)
+                return live.final_state or rec.state
             if not rec.state.running:
                 return rec.state
             ev = live.exit_event
-
-    def wait_event(self, ref: str, condition: str) -> tuple[str, asyncio.Event]:
-        """Resolve now (so errors come before the response is started)."""
-        rec = self._store.get(ref)
-        return rec.id, self._live_for(rec.id).exit_event
 
     # --- remove -----------------------------------------------------------------------
 
@@ -474,10 +479,11 @@ class ContainerService:
                     "stop the container before removing or force remove"
                 )
             if live.task is not None:
+                exited = live.exit_event
                 with contextlib.suppress(errors.DockyardError):
                     await live.task.kill(_signal.SIGKILL)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(live.exit_event.wait(), 10)
+                    await asyncio.wait_for(exited.wait(), 10)
             rec = self._store.get(rec.id)
         if rec.state.status == "removing":
             raise errors.Conflict(f"removal of container {rec.id} is already in progress")
@@ -495,9 +501,9 @@ class ContainerService:
             self._store.put(rec.with_state(status="dead"))
             raise
         self._store.delete(rec.id)
-        live.final_state = rec.state  # type: ignore[attr-defined]
+        live.final_state = rec.state
         live.removed_event.set()
-        live.exit_event.set()
+        live.signal_exit()
         for _, fut in live.pending_attach:
             if not fut.done():
                 fut.cancel()

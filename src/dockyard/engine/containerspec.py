@@ -17,12 +17,14 @@ from dockyard.containers import create_request as creq
 from dockyard.containers import merge as merging
 from dockyard.containers import naming, signals, specgen, user
 from dockyard.containers.exitcodes import classify_start_error
+from dockyard.containers.hostconfig_defaults import DaemonDefaults, apply_daemon_defaults
 from dockyard.containers.store import ContainerRecord
 from dockyard.oci.reference import parse_reference
 
 __all__ = [
     "parse",
     "merge",
+    "daemon_defaults",
     "Merged",
     "display_ref",
     "validate_name",
@@ -89,9 +91,14 @@ class Merged:
         return creq.host_config_to_json(self.host_config)
 
 
-def merge(req: creq.CreateRequest, image_config: Mapping[str, Any]) -> Merged:
+def daemon_defaults(runtime: str, log_driver: str) -> DaemonDefaults:
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    return DaemonDefaults(cgroupns_mode="private" if v2 else "host", cgroup_v2=v2, runtime=runtime, log_driver=log_driver)
+
+
+def merge(req: creq.CreateRequest, image_config: Mapping[str, Any], defaults: DaemonDefaults) -> Merged:
     cfg = merging.merge_image_config(req.config, image_config)
-    hc = req.host_config
+    hc = apply_daemon_defaults(req.host_config, defaults)
     if hc.network_mode in ("", "default", "bridge"):
         hc = creq.with_network_mode(hc, DEFAULT_NETWORK_MODE)
     elif hc.network_mode != "none":

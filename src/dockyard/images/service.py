@@ -31,7 +31,7 @@ from dockyard.images.busybox import busybox_config, busybox_layer
 from dockyard.images.changes import apply_changes, parse_change
 from dockyard.images.formats import history_json, inspect_json, parse_time, summary_json
 from dockyard.images.record import ImageRecord
-from dockyard.images.tarball import ArchiveImage, SaveImage, _open_member, read_archive, write_archive
+from dockyard.images.tarball import ArchiveImage, SaveImage, open_member, read_archive, write_archive
 from dockyard.metadata.images import ImageMeta, ImageMetadata
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, sha256_of
@@ -46,6 +46,7 @@ UsageFn = Callable[[str], list[tuple[str, bool]]]  # image ID -> [(container ID,
 InUseFn = Callable[[str], list[str]]  # image ID -> container IDs
 _HEX_PREFIX = re.compile(r"^[a-f0-9]{1,64}$")
 _CHUNK = 1 << 20
+_SCRATCH_PREFIX = "extract-"  # snapshots a layer is unpacked into before it is committed
 
 
 def now_rfc3339() -> str:
@@ -88,6 +89,19 @@ class ImageService:
         self._usage: UsageFn = _no_usage
         # One writer at a time: unpack, register and delete touch several stores together.
         self._lock = threading.RLock()
+        self._recover()
+
+    def _recover(self) -> None:
+        """Drop what a crash can leave behind: half-written blobs, uploads, scratch unpack snapshots.
+
+        Call sites construct one service per data root at daemon start, so nothing here is in use.
+        """
+        self.content.clean_ingest()
+        for name in os.listdir(self.tmp_dir):
+            _quietly(os.unlink, os.path.join(self.tmp_dir, name))
+        for key in self.snapshotter.all_keys():
+            if key.startswith(_SCRATCH_PREFIX):
+                _quietly(self.snapshotter.remove, key)
 
     def set_usage_check(self, usage: UsageFn) -> None:
         """``usage(image_id)`` -> ``[(container_id, running), ...]``: who uses an image (for rmi/prune)."""
@@ -280,7 +294,7 @@ class ImageService:
                 key = str(chain)
                 if not self.snapshotter.exists(key):
                     parent = str(chains[i - 1]) if i else None
-                    scratch = f"extract-{uuid.uuid4().hex}"
+                    scratch = f"{_SCRATCH_PREFIX}{uuid.uuid4().hex}"
                     self.snapshotter.prepare(scratch, parent)
                     try:
                         with self.content.open(layer.digest) as f:
@@ -415,12 +429,11 @@ class ImageService:
                 for img in images:
                     for layer in img.layers:
                         if not self.content.exists(layer.digest):
-                            self.content.ingest_file(_open_member(tar, layer.member), layer.digest, layer.size)
+                            self.content.ingest_file(open_member(tar, layer.member), layer.digest, layer.size)
                             new_blobs.append(layer.digest)
                 for img in images:
                     descs = [Descriptor(lay.media_type, lay.digest, lay.size) for lay in img.layers]
-                    sizes = self._unpack([lay.diff_id for lay in img.layers], descs, new_chains)
-                    del sizes
+                    self._unpack([lay.diff_id for lay in img.layers], descs, new_chains)
             except BaseException:
                 for chain in reversed(new_chains):
                     _quietly(self.snapshotter.remove, chain)
@@ -762,11 +775,9 @@ class ImageService:
         if "reference" in f:
             pats = builtins.list(f["reference"])
             recs = [r for r in recs if flt.reference_matches([*r.repo_tags, *r.repo_digests], pats)]
+        del digests  # RepoDigests are always included, as Docker does since API 1.22
         out = [summary_json(r) for r in recs]
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
-        if not digests:
-            for s in out:
-                s["RepoDigests"] = s["RepoDigests"] or []
         return out
 
 
@@ -778,7 +789,7 @@ def _open_tar(path: str) -> tarfile.TarFile:
 def _quietly(fn: Callable[[str], None], arg: str) -> None:
     try:
         fn(arg)
-    except errors.DockyardError:
+    except (errors.DockyardError, OSError):
         pass
 
 

@@ -27,7 +27,7 @@ from dockyard.oci.digest import Digest, sha256_of
 from dockyard.oci.image import Descriptor, Index, Manifest, Platform, canonical_json, host_platform
 from dockyard.oci.reference import Reference, parse_reference
 
-__all__ = ["ArchiveImage", "ArchiveLayer", "SaveImage", "read_archive", "write_archive"]
+__all__ = ["ArchiveImage", "ArchiveLayer", "SaveImage", "open_member", "read_archive", "write_archive"]
 
 _CORRUPT: tuple[type[BaseException], ...] = (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, OSError)
 NAME_ANNOTATION = "io.containerd.image.name"
@@ -60,14 +60,14 @@ class SaveImage:
 
 
 def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = 64 << 20) -> bytes:
-    f = _open_member(tar, name)
+    f = open_member(tar, name)
     data = f.read(limit + 1)
     if len(data) > limit:
         raise errors.InvalidArgument(f"invalid archive: {name} is too large")
     return data
 
 
-def _open_member(tar: tarfile.TarFile, name: str) -> BinaryIO:
+def open_member(tar: tarfile.TarFile, name: str) -> BinaryIO:
     clean = posixpath.normpath(name.lstrip("/"))
     try:
         member = tar.getmember(clean)
@@ -106,7 +106,7 @@ class _Verifier:
 
     def layer(self, member: str) -> tuple[Digest, int, str, Digest]:
         if member not in self.seen:
-            raw = HashingReader(_open_member(self.tar, member))
+            raw = HashingReader(open_member(self.tar, member))
             head = io.BufferedReader(_Peek(raw), 1 << 16)
             kind = detect(head.peek(8)[:8])
             un = HashingReader(decompressed(head))

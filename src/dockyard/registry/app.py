@@ -7,11 +7,11 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from dockyard.oci import Digest
 from dockyard.oci import mediatypes as mt
@@ -44,6 +44,7 @@ from dockyard.registry.errors import (
     RangeUnsatisfiable,
     RouteUnknown,
     TooLarge,
+    TooManyRequests,
     Unauthorized,
     Unsupported,
     error_body,
@@ -120,6 +121,7 @@ class RegistryAPI:
         self.config = config
         self.authorizer = authorizer
         self.metrics = metrics
+        self._streaming = 0  # request bodies being received now (this process)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -142,6 +144,8 @@ class RegistryAPI:
                 resp.headers["Range"] = upload_range(exc.offset)
                 if UPLOAD_LOCATION_KEY in request:
                     resp.headers["Location"] = request[UPLOAD_LOCATION_KEY]
+            if isinstance(exc, TooManyRequests):
+                resp.headers["Retry-After"] = "1"
             if isinstance(exc, RangeUnsatisfiable):
                 resp.headers["Content-Range"] = f"bytes */{exc.size}"
         return resp
@@ -151,10 +155,26 @@ class RegistryAPI:
         if account is not None:
             request[ACCOUNT_KEY] = account
 
+    @contextlib.contextmanager
+    def _receiving(self) -> Iterator[None]:
+        """One slot of ``max_concurrent_uploads`` while a request body is read."""
+        limit = self.config.max_concurrent_uploads
+        if limit and self._streaming >= limit:
+            raise TooManyRequests(f"more than {limit} uploads in progress; retry later")
+        self._streaming += 1
+        try:
+            yield
+        finally:
+            self._streaming -= 1
+
     async def _body(self, request: web.Request) -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            self.metrics.inc("dockyard_registry_bytes_received_total", len(chunk))
-            yield chunk
+        try:
+            async for chunk in request.content.iter_chunked(_CHUNK):
+                self.metrics.inc("dockyard_registry_bytes_received_total", len(chunk))
+                yield chunk
+        except (ConnectionError, ClientPayloadError):
+            # The client went away mid-body: what arrived is kept for a resume.
+            raise BlobUploadInvalid("request body incomplete") from None
 
     def _has_body(self, request: web.Request) -> bool:
         return bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
@@ -295,9 +315,14 @@ class RegistryAPI:
         self.metrics.inc("dockyard_registry_uploads_total", outcome="started")
         try:
             self.store.begin_hash(upload_id, d.algorithm)
-            await self.store.append_upload(
-                name, upload_id, self._body(request), length=request.content_length, max_size=self.config.max_blob_size
-            )
+            with self._receiving():
+                await self.store.append_upload(
+                    name,
+                    upload_id,
+                    self._body(request),
+                    length=request.content_length,
+                    max_size=self.config.max_blob_size,
+                )
             await asyncio.to_thread(self.store.finish_upload, name, upload_id, d)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -325,9 +350,10 @@ class RegistryAPI:
             if length is not None and length != span:
                 raise BlobUploadInvalid(f"Content-Length {length} does not match Content-Range {header!r}")
             length = span
-        return await self.store.append_upload(
-            name, upload_id, self._body(request), start=start, length=length, max_size=self.config.max_blob_size
-        )
+        with self._receiving():
+            return await self.store.append_upload(
+                name, upload_id, self._body(request), start=start, length=length, max_size=self.config.max_blob_size
+            )
 
     async def patch_upload(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name, upload_id = self._upload(request, p)
@@ -369,10 +395,11 @@ class RegistryAPI:
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"manifest larger than the limit of {limit} bytes")
         buf = bytearray()
-        async for chunk in self._body(request):
-            buf += chunk
-            if len(buf) > limit:
-                raise TooLarge(f"manifest larger than the limit of {limit} bytes")
+        with self._receiving():
+            async for chunk in self._body(request):
+                buf += chunk
+                if len(buf) > limit:
+                    raise TooLarge(f"manifest larger than the limit of {limit} bytes")
         return bytes(buf)
 
     async def put_manifest(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
@@ -474,10 +501,16 @@ def build_app(config: RegistryConfig, *, driver: Driver | None = None) -> web.Ap
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def version_header(request: web.Request, response: web.StreamResponse) -> None:
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         response.headers[_API_VERSION[0]] = _API_VERSION[1]
+        metrics.inc(
+            "dockyard_registry_http_requests_total",
+            route=request.get(ROUTE_KEY, "other"),
+            method=request.method,
+            status=str(response.status),
+        )
 
-    app.on_response_prepare.append(version_header)
+    app.on_response_prepare.append(on_prepare)
     app.on_startup.append(start_purge)
     app.on_cleanup.append(stop_purge)
     return app

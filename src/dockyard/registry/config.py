@@ -80,6 +80,8 @@ class RegistryConfig:
     max_manifest_size: int = 4 * 1024 * 1024
     max_blob_size: int = 0
     """0 means no limit."""
+    max_concurrent_uploads: int = 0
+    """Request bodies received at once per process; over it: 429 TOOMANYREQUESTS. 0 means no limit."""
     upload_ttl: float = 24 * 3600.0
     """Uploads without activity for this long are removed."""
     purge_interval: float = 3600.0
@@ -157,6 +159,7 @@ def config_from_mapping(obj: Mapping[str, Any], base_dir: str | os.PathLike[str]
         delete_enabled=bool(delete.get("enabled", True)),
         max_manifest_size=int(limits.get("manifest_size", defaults.max_manifest_size)),
         max_blob_size=int(limits.get("blob_size", 0)),
+        max_concurrent_uploads=int(limits.get("concurrent_uploads", 0)),
         upload_ttl=float(uploads.get("ttl", defaults.upload_ttl)),
         purge_interval=float(uploads.get("purge_interval", defaults.purge_interval)),
         access_log=bool(obj.get("access_log", True)),

@@ -36,6 +36,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-delete", action="store_true", help="refuse all deletes (405 UNSUPPORTED)")
     p.add_argument("--max-manifest-size", type=int, help="bytes (413 above)")
     p.add_argument("--max-blob-size", type=int, help="bytes, 0 = unlimited (413 above)")
+    p.add_argument("--max-concurrent-uploads", type=int, help="request bodies at once, 0 = unlimited (429 above)")
     p.add_argument("--upload-ttl", type=float, help="seconds before an idle upload is removed")
     p.add_argument("--no-access-log", action="store_true")
     p.add_argument("--log-level", default="INFO")
@@ -72,6 +73,7 @@ def serve_main(argv: list[str]) -> int:
             delete_enabled=False if args.no_delete else None,
             max_manifest_size=args.max_manifest_size,
             max_blob_size=args.max_blob_size,
+            max_concurrent_uploads=args.max_concurrent_uploads,
             upload_ttl=args.upload_ttl,
             access_log=False if args.no_access_log else None,
         )

@@ -42,12 +42,13 @@ def parse_manifest(data: bytes, content_type: str, digest: Digest) -> ParsedMani
     if not isinstance(obj, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     ctype = _content_type(content_type)
+    known = mt.MANIFEST_TYPES | mt.INDEX_TYPES
     body_type = obj.get("mediaType")
     if body_type is not None and not isinstance(body_type, str):
         raise ManifestInvalid("mediaType must be a string")
-    if body_type and ctype and body_type != ctype:
+    if body_type and ctype in known and body_type != ctype:
         raise ManifestInvalid(f"mediaType {body_type!r} does not match Content-Type {ctype!r}")
-    media_type = body_type or ctype
+    media_type = body_type or (ctype if ctype in known else "")
     if not media_type:
         # An OCI manifest may omit mediaType; tell manifest from index by shape.
         media_type = mt.OCI_INDEX if "manifests" in obj else mt.OCI_MANIFEST

@@ -74,18 +74,21 @@ class ManifestRecord:
 
 
 class RegistryStore:
-    """The registry's state. Every method validates nothing about names: callers pass checked values."""
+    """The registry's state. Names, tags and upload ids are trusted here: callers check them (names.py)."""
 
     def __init__(self, driver: Driver, *, clock: Callable[[], float] = time.time) -> None:
         self.driver = driver
         self.clock = clock
         # An optimisation only: hash state of uploads this process is writing.
         self._hashes: dict[str, tuple[int, _HashObj]] = {}
+        # Uploads receiving a chunk in this process: a second writer would interleave bytes.
+        self._writing: set[str] = set()
 
     # -- repositories ------------------------------------------------------
 
     def repo_exists(self, name: str) -> bool:
-        return bool(self.driver.list(_repo(name)))
+        # A parent of nested repositories (``a`` of ``a/b``) is not a repository itself.
+        return any(c.startswith("_") for c in self.driver.list(_repo(name)))
 
     def repositories(self) -> list[str]:
         out: list[str] = []
@@ -142,6 +145,7 @@ class RegistryStore:
         info = {"repository": name, "started": self.clock()}
         self.driver.put(f"_uploads/{upload_id}/info", json.dumps(info).encode())
         self.driver.put(f"_uploads/{upload_id}/data", b"")
+        self.begin_hash(upload_id, "sha256")
         return upload_id
 
     def upload_offset(self, name: str, upload_id: str) -> int:
@@ -170,6 +174,8 @@ class RegistryStore:
         upload can be resumed from the offset a status request reports.
         """
         offset = self.upload_offset(name, upload_id)
+        if upload_id in self._writing:
+            raise RangeInvalid("another chunk of this upload is still being received", offset)
         if start is not None and start != offset:
             raise RangeInvalid(f"chunk starts at {start}, upload is at {offset}", offset)
         if max_size and length is not None and offset + length > max_size:
@@ -178,6 +184,7 @@ class RegistryStore:
         hasher = cached[1] if cached is not None and cached[0] == offset else None
         written = 0
         f = self.driver.open_append(f"_uploads/{upload_id}/data", offset)
+        self._writing.add(upload_id)
         try:
             async for chunk in chunks:
                 if max_size and offset + written + len(chunk) > max_size:
@@ -190,6 +197,7 @@ class RegistryStore:
                 written += len(chunk)
         finally:
             f.close()
+            self._writing.discard(upload_id)
         if hasher is not None:
             self._hashes[upload_id] = (offset + written, hasher)
         if length is not None and written != length:
@@ -247,6 +255,9 @@ class RegistryStore:
                 self._hashes.pop(upload_id, None)
                 self.driver.delete_tree(f"_uploads/{upload_id}")
                 removed.append(upload_id)
+        live = set(self.upload_ids())
+        for upload_id in [u for u in self._hashes if u not in live]:
+            self._hashes.pop(upload_id, None)  # finished or purged by another replica
         return removed
 
     # -- manifests ---------------------------------------------------------
@@ -275,6 +286,10 @@ class RegistryStore:
                 raise ManifestBlobUnknown(f"blob {blob.digest} unknown", {"digest": str(blob.digest)}) from None
             if size != blob.size:
                 raise ManifestInvalid(f"blob {blob.digest} is {size} bytes, manifest says {blob.size}")
+        for blob in m.blobs:
+            if not blob.urls:
+                # Fresh mtimes keep these blobs out of a concurrent GC's sweep (see gc.py).
+                self.driver.touch(blob_key(blob.digest))
         for child in m.children:
             if self.driver.size(self._revision(name, child.digest)) is None:
                 raise ManifestBlobUnknown(f"manifest {child.digest} unknown", {"digest": str(child.digest)})

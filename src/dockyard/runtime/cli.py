@@ -9,9 +9,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dockyard.errors import DockyardError, InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.runtime.spec import Process
 
 __all__ = ["DEFAULT_ROOT", "main"]
 
@@ -100,7 +103,7 @@ def _print(obj: object) -> None:
     os.write(1, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def _exec_process(root: str, p: Parsed, cid: str) -> object:
+def _exec_process(root: str, p: Parsed, cid: str) -> Process:
     from dockyard.runtime.spec import Process, User, load_process, load_spec
 
     if p.opts.get("--process"):
@@ -125,6 +128,48 @@ def _exec_process(root: str, p: Parsed, cid: str) -> object:
     )
 
 
+_FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+
+
+def _hold_signals() -> set[int]:
+    import signal
+
+    return signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in _FORWARDED])
+
+
+def _release_signals(previous: set[int]) -> None:
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _wait_forwarding_signals(pid: int, held: set[int]) -> int:
+    """Wait for a foreground process, passing on the signals we get, like runc run/exec.
+
+    ``held`` is the mask from :func:`_hold_signals`; signals that arrived meanwhile are forwarded too.
+    """
+    import signal
+
+    from dockyard.runtime.container import wait_exit_code
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    saved = {}
+    for name in _FORWARDED:
+        sig = getattr(signal, name)
+        saved[sig] = signal.signal(sig, forward)
+    _release_signals(held)
+    try:
+        return wait_exit_code(pid)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def _run(argv: list[str], warn: Callable[[str], None]) -> int:
     g, rest = _parse(argv, _GLOBAL, stop_at_positional=True)
     if not rest or rest[0] in ("-h", "--help", "help"):
@@ -147,14 +192,22 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
             pid_file=_one(p, "--pid-file"),
             console_socket=_one(p, "--console-socket"),
             preserve_fds=int(_one(p, "--preserve-fds", "0")),
+            no_pivot=_flag(p, "--no-pivot"),
         )
         pid = c.create(root, cid, opts, warn)
         if command == "create":
             return 0
-        c.start(root, cid)
         if _flag(p, "--detach"):
+            c.start(root, cid)
             return 0
-        code = c.wait_exit_code(pid)
+        # Hold signals from the moment the process runs until the forwarding handlers are in place.
+        held = _hold_signals()
+        try:
+            c.start(root, cid)
+        except BaseException:
+            _release_signals(held)
+            raise
+        code = _wait_forwarding_signals(pid, held)
         if not _flag(p, "--keep"):
             c.delete(root, cid, force=True)
         return code
@@ -199,17 +252,24 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
             raise InvalidArgument("expected a container id")
         cid = p.args[0]
         proc = _exec_process(root, p, cid)
-        pid = c.exec_process(
-            root,
-            cid,
-            proc,  # type: ignore[arg-type]
-            console_socket=_one(p, "--console-socket"),
-            pid_file=_one(p, "--pid-file"),
-            preserve_fds=int(_one(p, "--preserve-fds", "0")),
-        )
-        if _flag(p, "--detach"):
+        detach = _flag(p, "--detach")
+        held = set() if detach else _hold_signals()
+        try:
+            pid = c.exec_process(
+                root,
+                cid,
+                proc,
+                console_socket=_one(p, "--console-socket"),
+                pid_file=_one(p, "--pid-file"),
+                preserve_fds=int(_one(p, "--preserve-fds", "0")),
+            )
+        except BaseException:
+            if not detach:
+                _release_signals(held)
+            raise
+        if detach:
             return 0
-        return c.wait_exit_code(pid)
+        return _wait_forwarding_signals(pid, held)
     return 0
 
 

@@ -14,7 +14,7 @@ import signal
 import time
 from typing import Any, NamedTuple
 
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, Unavailable
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotImplementedYet, Unavailable
 from dockyard.runtime.linux.cgroups import CgroupManager
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied
 from dockyard.runtime.spec import Process, load_spec
@@ -54,6 +54,7 @@ class CreateOptions(NamedTuple):
     pid_file: str = ""
     console_socket: str = ""
     preserve_fds: int = 0
+    no_pivot: bool = False
 
 
 def _raise_child_error(line: bytes) -> None:
@@ -156,9 +157,12 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) 
     if spec.namespace("mount") is None:
         raise InvalidArgument("the container needs a mount namespace")
     if spec.namespace("user") is not None:
-        raise InvalidArgument("user namespaces are not supported yet")
-    if spec.has_seccomp and warn is not None:
-        warn("linux.seccomp is not supported yet: the container runs without a seccomp filter")
+        raise NotImplementedYet("user namespaces are not supported yet")
+    if warn is not None:
+        if spec.has_seccomp:
+            warn("linux.seccomp is not supported yet: the container runs without a seccomp filter")
+        if spec.has_hooks:
+            warn("hooks are not supported yet: they are not run")
     rootfs = spec.root_path if spec.root_path.startswith("/") else f"{bundle}/{spec.root_path}"
     rootfs = os.path.realpath(rootfs)
     if not os.path.isdir(rootfs):
@@ -205,6 +209,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) 
             preserve_fds=opts.preserve_fds,
             sync_fd=w,
             joined_fd=joined_r,
+            no_pivot=opts.no_pivot,
         )
         pid = os.fork() if pid_ns is None else _fork_into_pid_ns(pidns_fd)
         if pid == 0:
@@ -284,9 +289,11 @@ def state(root: str, container_id: str) -> dict[str, Any]:
 def list_containers(root: str) -> list[dict[str, Any]]:
     out = []
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        if not os.path.isdir(f"{root}/{name}"):
+            continue
         try:
             out.append(state(root, name))
-        except DockyardError:
+        except (DockyardError, OSError):
             continue
     return out
 

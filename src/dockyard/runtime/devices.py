@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from dockyard.runtime.spec import Spec
+from dockyard.runtime.spec import Device, Spec
 
 __all__ = [
     "DEFAULT_DEVICES",
@@ -14,13 +12,6 @@ __all__ = [
     "dev_is_ours",
     "device_cgroup_rules",
 ]
-
-
-class Device(NamedTuple):
-    path: str
-    major: int
-    minor: int
-    mode: int = 0o666
 
 
 # The devices runc always creates (libcontainer/specconv AllowedDevices).

@@ -15,6 +15,7 @@ from dockyard.errors import InvalidArgument
 __all__ = [
     "NAMESPACE_TYPES",
     "Capabilities",
+    "Device",
     "Namespace",
     "Process",
     "Resources",
@@ -65,6 +66,18 @@ class Process(NamedTuple):
     oom_score_adj: int | None = None
 
 
+class Device(NamedTuple):
+    """A device node to create in the container's /dev (``linux.devices[]``)."""
+
+    path: str
+    major: int
+    minor: int
+    mode: int = 0o666
+    type: str = "c"  # c/u, b or p
+    uid: int | None = None
+    gid: int | None = None
+
+
 class SpecMount(NamedTuple):
     destination: str
     type: str = ""
@@ -108,6 +121,8 @@ class Spec(NamedTuple):
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     has_seccomp: bool = False
+    devices: tuple[Device, ...] = ()
+    has_hooks: bool = False
 
     def namespace(self, kind: str) -> Namespace | None:
         """The entry for namespace ``kind``, or None when the container shares the host's."""
@@ -229,6 +244,30 @@ def _resources(doc: Any) -> Resources:
     )
 
 
+def _devices(doc: Any) -> tuple[Device, ...]:
+    out = []
+    for d in doc or ():
+        d = _obj(d, "linux.devices[]")
+        path, kind = d.get("path"), d.get("type")
+        if not isinstance(path, str) or not path.startswith("/dev/"):
+            raise InvalidArgument(f"device path {path!r} must be below /dev")
+        if kind not in ("c", "u", "b", "p"):
+            raise InvalidArgument(f"device {path}: invalid type {kind!r}")
+        mode = _int(d.get("fileMode"), "device.fileMode")
+        out.append(
+            Device(
+                path=path,
+                major=_int(d.get("major"), "device.major") or 0,
+                minor=_int(d.get("minor"), "device.minor") or 0,
+                mode=0o666 if mode is None else mode & 0o7777,
+                type=kind,
+                uid=_int(d.get("uid"), "device.uid"),
+                gid=_int(d.get("gid"), "device.gid"),
+            )
+        )
+    return tuple(out)
+
+
 def parse_spec(doc: Any) -> Spec:
     """Validate a whole config.json document into a :class:`Spec`."""
     d = _obj(doc, "config")
@@ -278,6 +317,8 @@ def parse_spec(doc: Any) -> Spec:
         gid_mappings=_mappings(linux.get("gidMappings"), "linux.gidMappings"),
         annotations=tuple((str(k), str(v)) for k, v in annotations.items()),
         has_seccomp=linux.get("seccomp") is not None,
+        devices=_devices(linux.get("devices")),
+        has_hooks=any(_obj(d.get("hooks"), "hooks").values()),
     )
 
 

@@ -13,9 +13,11 @@ the client sends STDIN frames and one CLOSE_STDIN frame to half-close.
 
 Requests (``op``): ``create``, ``start``, ``state``, ``kill`` (``signal``,
 ``all``), ``wait`` (answered when the process exits), ``attach`` (``stdin``,
-``stdout``, ``stderr``), ``resize`` (``height``, ``width``), ``delete``.
-Each may carry ``exec_id`` (empty for the container's init) so that exec of
-extra processes fits in later without a new protocol.
+``stdout``, ``stderr``), ``resize`` (``height``, ``width``), ``delete``
+(``force``), and ``exec`` (``exec_id``, ``process``: an OCI process object,
+``open_stdin``, ``stdin_once``, ``console_size``). ``start``/``state``/``kill``/
+``wait``/``attach``/``resize``/``delete`` with an ``exec_id`` address that exec'd
+process instead of the container's init.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from dockyard.shim.config import ShimConfig
+from dockyard.shim.paths import RUNTIME_LOG
 
 __all__ = ["Runtime", "RuntimeFailed", "error_from_log", "exit_code"]
 
@@ -55,11 +56,18 @@ class Runtime:
 
     def __init__(self, cfg: ShimConfig) -> None:
         self._cfg = cfg
-        self._log = os.path.join(cfg.state_dir, "runtime-log.json")
+        self._log = os.path.join(cfg.state_dir, RUNTIME_LOG)
         self._out = os.path.join(cfg.state_dir, "runtime-output")
 
     def create(self, pid_file: str, console_socket: str | None, stdio: tuple[int, int, int]) -> None:
         args = ["create", "--bundle", self._cfg.bundle, "--pid-file", pid_file]
+        if console_socket:
+            args += ["--console-socket", console_socket]
+        self._check([*args, self._cfg.container_id], stdio)
+
+    def exec(self, process_file: str, pid_file: str, console_socket: str | None, stdio: tuple[int, int, int]) -> None:
+        """Start an extra process in the container (``exec --detach``); it is reparented to the shim."""
+        args = ["exec", "--detach", "--process", process_file, "--pid-file", pid_file]
         if console_socket:
             args += ["--console-socket", console_socket]
         self._check([*args, self._cfg.container_id], stdio)
@@ -122,8 +130,12 @@ class Runtime:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
+                if cfg.builtin_runtime:  # Python code expects EPIPE errors, not death by SIGPIPE
+                    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
                 for target, fd in enumerate(stdio):
                     os.dup2(fd, target)  # dup2 makes the target inheritable
+                # the built-in runtime's init runs Python until it execs: it must not hold the shim's sockets
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
                 if cfg.builtin_runtime:
                     os.environ.update(cfg.extra_env)
                     # imported only here, in the child, so the shim itself stays lean

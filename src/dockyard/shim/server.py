@@ -1,15 +1,17 @@
 """The shim's event loop: one process per container, single-threaded, selectors-based.
 
-It holds the container's stdio (pipes, or a pty master received over the
-console socket), copies output to the json-file log and to attached clients,
-forwards clients' stdin, reaps the container's init (the shim is a child
-subreaper) and records its exit status in the state directory.
+It holds the stdio of the container's init and of exec'd processes (pipes, or a
+pty master received over the console socket), copies the init's output to the
+json-file log and every process's output to its attached clients, forwards
+clients' stdin, reaps (the shim is a child subreaper) and records the init's
+exit status in the state directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import selectors
 import signal
@@ -26,8 +28,13 @@ from dockyard.shim.runtime import Runtime, RuntimeFailed, exit_code
 
 __all__ = ["RequestError", "Shim", "serve"]
 
-DRAIN_TIMEOUT = 2.0  # how long output may trail the init's exit (e.g. a daemonised child)
+DRAIN_TIMEOUT = 2.0  # how long output may trail a process's exit (e.g. a daemonised child)
 READ_SIZE = 65536
+# Backpressure: stop reading a process's output while a client has this much unsent (the
+# process then blocks on its pipe, as under Docker), resume once it is below LOW_WATER.
+HIGH_WATER = 1 << 20
+LOW_WATER = 256 << 10
+INIT = ""  # the exec id of the container's init
 _STREAM_NAMES = {proto.STDOUT: "stdout", proto.STDERR: "stderr"}
 
 Handler = Callable[[int], None]
@@ -51,7 +58,7 @@ def serve(state_dir: str, listener_fd: int, linger: float) -> int:
         shim.run()
     finally:
         listener.close()
-        shim._unlink_endpoints()
+        shim.unlink_endpoints()
     return 0
 
 
@@ -82,10 +89,35 @@ class _Conn:
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.mode = "request"  # request | attach | wait | reply
+        self.proc: _Proc | None = None  # the process attached to or waited for
         self.streams: frozenset[int] = frozenset()
         self.stdin = False
         self.close_when_flushed = False
         self.closed = False
+
+
+class _Proc:
+    """One process in the container (the init or an exec) and its stdio."""
+
+    def __init__(self, exec_id: str, tty: bool, open_stdin: bool, stdin_once: bool) -> None:
+        self.exec_id = exec_id
+        self.tty = tty
+        self.open_stdin = open_stdin
+        self.stdin_once = stdin_once
+        self.console_size: tuple[int, int] | None = None
+        self.process_spec: dict[str, object] = {}
+        self.status = "new"  # new | created | running | stopped | failed
+        self.pid = 0
+        self.out_fds: dict[int, int] = {}  # fd -> stream id
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.master_fd = -1
+        self.wait_status: int | None = None
+        self.exited_ns = 0
+        self.exit_info: dict[str, object] | None = None
+        self.drain_deadline: float | None = None
+        self.paused = False
 
 
 class Shim:
@@ -97,21 +129,13 @@ class Shim:
         self.listener = listener
         self.conns: set[_Conn] = set()
         self.log: JsonFileLog | None = None
-        self.out_fds: dict[int, int] = {}  # fd -> stream id
-        self.stdin_fd = -1
-        self.stdin_buf = bytearray()
-        self.stdin_close_pending = False
-        self.master_fd = -1
         self.mounted = 0
-        self.status = "new"  # new | created | running | stopped | failed
-        self.init_pid = 0
-        self.exit_info: dict[str, object] | None = None
-        self.wait_status: int | None = None
-        self.exited_ns = 0
+        self.init = _Proc(INIT, cfg.tty, cfg.open_stdin, cfg.stdin_once)
+        self.init.console_size = cfg.console_size
+        self.procs: dict[str, _Proc] = {INIT: self.init}
         self.reaped: dict[int, int] = {}
         self.oom_file = ""
         self.oom_before = 0
-        self.drain_deadline: float | None = None
         self.linger_deadline: float | None = None
         self.done = False
 
@@ -140,25 +164,28 @@ class Shim:
             os.close(wfd)
 
     def _timeout(self) -> float | None:
-        deadlines = [d for d in (self.drain_deadline, self.linger_deadline) if d is not None]
+        deadlines = [p.drain_deadline for p in self.procs.values() if p.drain_deadline is not None]
+        if self.linger_deadline is not None:
+            deadlines.append(self.linger_deadline)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
 
     def _timers(self) -> None:
         now = time.monotonic()
-        if self.drain_deadline is not None and now >= self.drain_deadline:
-            self.drain_deadline = None
-            for fd in list(self.out_fds):
-                self._drain_now(fd)
-            self._maybe_finish()
+        for proc in list(self.procs.values()):
+            if proc.drain_deadline is not None and now >= proc.drain_deadline:
+                proc.drain_deadline = None
+                for fd in list(proc.out_fds):
+                    self._drain_now(proc, fd)
+                self._maybe_finish(proc)
         if self.linger_deadline is not None and now >= self.linger_deadline and not self.conns:
             self._release()
-            self._unlink_endpoints()
+            self.unlink_endpoints()
             self.done = True
 
     def _update_linger(self) -> None:
-        if self.exit_info is not None and not self.conns and self.linger >= 0:
+        if self.init.exit_info is not None and not self.conns and self.linger >= 0:
             if self.linger_deadline is None:
                 self.linger_deadline = time.monotonic() + self.linger
         else:
@@ -198,14 +225,17 @@ class Shim:
         if conn.mode == "request":
             if len(conn.inbuf) < 4:
                 return
-            n = proto.message_length(bytes(conn.inbuf[:4]))
+            try:
+                n = proto.message_length(bytes(conn.inbuf[:4]))
+            except proto.ProtocolError:
+                self._close_conn(conn)
+                return
             if len(conn.inbuf) < 4 + n:
                 return
             body = bytes(conn.inbuf[4 : 4 + n])
             del conn.inbuf[: 4 + n]
             try:
-                req = proto.decode_message(body)
-                reply = self._dispatch(conn, req)
+                reply = self._dispatch(conn, proto.decode_message(body))
             except RequestError as e:
                 reply = {"ok": False, "kind": e.kind, "error": e.message}
             except proto.ProtocolError as e:
@@ -237,6 +267,8 @@ class Shim:
                 self._close_conn(conn)
                 return
             del conn.outbuf[:n]
+        if conn.proc is not None and conn.proc.paused and len(conn.outbuf) < LOW_WATER:
+            self._maybe_resume(conn.proc)
         if not conn.outbuf and conn.close_when_flushed:
             self._close_conn(conn)
             return
@@ -250,55 +282,73 @@ class Shim:
         self.sel.unregister(conn.sock)
         conn.sock.close()
         self.conns.discard(conn)
+        if conn.proc is not None and conn.proc.paused:
+            self._maybe_resume(conn.proc)
         self._update_linger()
 
     def _attach_input(self, conn: _Conn) -> None:
+        proc = conn.proc
         while len(conn.inbuf) >= proto.HEADER_SIZE:
             stream, n = proto.decode_header(bytes(conn.inbuf[: proto.HEADER_SIZE]))
             if len(conn.inbuf) < proto.HEADER_SIZE + n:
                 return
             data = bytes(conn.inbuf[proto.HEADER_SIZE : proto.HEADER_SIZE + n])
             del conn.inbuf[: proto.HEADER_SIZE + n]
-            if not conn.stdin:
+            if not conn.stdin or proc is None:
                 continue
             if stream == proto.STDIN and data:
-                self._write_stdin(data)
-            elif stream == proto.CLOSE_STDIN and self.cfg.stdin_once and not self.cfg.tty:
-                self.stdin_close_pending = True
-                self._write_stdin(b"")
+                self._write_stdin(proc, data)
+            elif stream == proto.CLOSE_STDIN and proc.stdin_once and not proc.tty:
+                proc.stdin_close_pending = True
+                self._write_stdin(proc, b"")
 
     # --- requests -----------------------------------------------------------
 
+    def _proc_for(self, req: dict[str, object]) -> _Proc:
+        exec_id = req.get("exec_id", INIT)
+        proc = self.procs.get(exec_id) if isinstance(exec_id, str) else None
+        if proc is None:
+            raise RequestError("NotFound", f"no such exec: {exec_id}")
+        return proc
+
     def _dispatch(self, conn: _Conn, req: dict[str, object]) -> dict[str, object] | None:
         op = req.get("op")
-        if req.get("exec_id"):
-            raise RequestError("NotImplementedYet", "exec is not supported by this shim yet")
-        if op == "state":
-            return {"ok": True, "status": self.status, "pid": self.init_pid, "exit": self.exit_info}
         if op == "create":
             self._create()
-            return {"ok": True, "pid": self.init_pid}
+            return {"ok": True, "pid": self.init.pid}
+        if op == "exec":
+            self._new_exec(req)
+            return {"ok": True}
+        if op == "delete" and not req.get("exec_id"):
+            return self._delete(bool(req.get("force", False)))
+        proc = self._proc_for(req)
+        if op == "state":
+            return {"ok": True, "status": proc.status, "pid": proc.pid, "exit": proc.exit_info}
         if op == "start":
-            return self._start()
+            return self._start(proc)
         if op == "kill":
             sig = req.get("signal", signal.SIGKILL)
             if not isinstance(sig, int):
                 raise RequestError("InvalidArgument", "signal must be an integer")
-            self._kill(sig, bool(req.get("all", False)))
+            self._kill(proc, sig, bool(req.get("all", False)))
             return {"ok": True}
         if op == "wait":
-            if self.exit_info is not None:
-                return {"ok": True, "exit": self.exit_info}
+            if proc.exit_info is not None:
+                return {"ok": True, "exit": proc.exit_info}
+            if proc.status == "failed":
+                raise RequestError("Conflict", f"process {proc.exec_id or 'init'} never started")
             conn.mode = "wait"
+            conn.proc = proc
             return None
         if op == "attach":
             conn.streams = frozenset(
                 s for s, want in ((proto.STDOUT, req.get("stdout")), (proto.STDERR, req.get("stderr"))) if want
             )
-            conn.stdin = bool(req.get("stdin")) and (self.stdin_fd >= 0 or self.status in ("new", "created"))
+            conn.stdin = bool(req.get("stdin")) and proc.open_stdin
+            conn.proc = proc
             conn.mode = "attach"
             self._send(conn, proto.encode_message({"ok": True}))
-            if self.exit_info is not None:
+            if proc.exit_info is not None or proc.status == "failed":
                 conn.close_when_flushed = True
                 self._flush(conn)
             return None
@@ -306,14 +356,15 @@ class Shim:
             h, w = req.get("height"), req.get("width")
             if not isinstance(h, int) or not isinstance(w, int):
                 raise RequestError("InvalidArgument", "height and width must be integers")
-            self._resize(h, w)
+            self._resize(proc, h, w)
             return {"ok": True}
         if op == "delete":
-            return self._delete(bool(req.get("force", False)))
+            return self._delete_exec(proc)
         raise RequestError("InvalidArgument", f"unknown request {op!r}")
 
     def _create(self) -> None:
-        if self.status != "new":
+        init = self.init
+        if init.status != "new":
             raise RequestError("Conflict", f"container {self.cfg.container_id} is already created")
         cfg = self.cfg
         rootfs = os.path.join(cfg.bundle, "rootfs")
@@ -323,41 +374,68 @@ class Shim:
                 mount_all(cfg.rootfs_mounts, rootfs)
                 self.mounted = len(cfg.rootfs_mounts)
         except (MountError, OSError) as e:
-            self.status = "failed"
+            init.status = "failed"
             raise RequestError("Internal", str(e)) from None
         pid_file = os.path.join(cfg.state_dir, "init.pid")
         try:
-            if cfg.tty:
-                self._create_tty(pid_file)
-            else:
-                self._create_pipes(pid_file)
-            with open(pid_file, encoding="ascii") as f:
-                self.init_pid = int(f.read().strip())
-        except RuntimeFailed as e:
-            self.status = "failed"
+            self._launch(init, pid_file, lambda console, stdio: self.runtime.create(pid_file, console, stdio))
+        except RequestError:
             self._unmount_rootfs()
+            raise
+        self.oom_file, self.oom_before = oom_counter(init.pid)
+        self._check_reaped(init)
+
+    def _new_exec(self, req: dict[str, object]) -> None:
+        exec_id, process = req.get("exec_id"), req.get("process")
+        if not isinstance(exec_id, str) or not exec_id or not isinstance(process, dict):
+            raise RequestError("InvalidArgument", "exec needs an exec_id and an OCI process object")
+        if exec_id in self.procs:
+            raise RequestError("Conflict", f"exec {exec_id} already exists")
+        if self.init.status != "running" or self.init.wait_status is not None:
+            raise RequestError("Conflict", f"container {self.cfg.container_id} is not running")
+        tty = bool(process.get("terminal"))
+        proc = _Proc(exec_id, tty, bool(req.get("open_stdin")), bool(req.get("stdin_once")))
+        size = req.get("console_size")
+        if isinstance(size, list) and len(size) == 2 and all(isinstance(x, int) for x in size):
+            proc.console_size = (size[0], size[1])
+        if proc.console_size and "consoleSize" not in process:
+            # the runtime starts the process before handing over the console: it must size it itself
+            process = {**process, "consoleSize": {"height": proc.console_size[0], "width": proc.console_size[1]}}
+        proc.process_spec = process
+        proc.status = "created"
+        self.procs[exec_id] = proc
+
+    def _launch(self, proc: _Proc, pid_file: str, command: Callable[[str | None, tuple[int, int, int]], None]) -> None:
+        """Run a runtime command that starts ``proc`` with its stdio; record its pid."""
+        try:
+            if proc.tty:
+                self._launch_tty(proc, command)
+            else:
+                self._launch_pipes(proc, command)
+            with open(pid_file, encoding="ascii") as f:
+                proc.pid = int(f.read().strip())
+        except RuntimeFailed as e:
+            proc.status = "failed"
+            self._close_stdio(proc)
+            self._end_clients(proc, {"ok": False, "kind": "RuntimeFailed", "error": str(e)})
             raise RequestError("RuntimeFailed", str(e)) from None
         except (OSError, ValueError) as e:
-            self.status = "failed"
-            with contextlib.suppress(RuntimeFailed):
-                self.runtime.delete(force=True)
-            self._close_stdio()
-            self._unmount_rootfs()
-            raise RequestError("Internal", f"create {cfg.container_id}: {e}") from None
-        self.status = "created"
-        self.oom_file, self.oom_before = oom_counter(self.init_pid)
-        if self.init_pid in self.reaped:
-            self._on_init_exit(self.reaped.pop(self.init_pid))
+            proc.status = "failed"
+            self._close_stdio(proc)
+            if proc is self.init:
+                with contextlib.suppress(RuntimeFailed):
+                    self.runtime.delete(force=True)
+            raise RequestError("Internal", f"{self.cfg.container_id}: {e}") from None
 
-    def _create_pipes(self, pid_file: str) -> None:
+    def _launch_pipes(self, proc: _Proc, command: Callable[[str | None, tuple[int, int, int]], None]) -> None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        if self.cfg.open_stdin:
+        if proc.open_stdin:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
         else:
             in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
         try:
-            self.runtime.create(pid_file, None, (in_r, out_w, err_w))
+            command(None, (in_r, out_w, err_w))
         except BaseException:
             for fd in (out_r, err_r, in_w):
                 if fd >= 0:
@@ -366,13 +444,13 @@ class Shim:
         finally:
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
-        self._add_output(out_r, proto.STDOUT)
-        self._add_output(err_r, proto.STDERR)
+        self._add_output(proc, out_r, proto.STDOUT)
+        self._add_output(proc, err_r, proto.STDERR)
         if in_w >= 0:
             os.set_blocking(in_w, False)
-            self.stdin_fd = in_w
+            proc.stdin_fd = in_w
 
-    def _create_tty(self, pid_file: str) -> None:
+    def _launch_tty(self, proc: _Proc, command: Callable[[str | None, tuple[int, int, int]], None]) -> None:
         import tempfile
 
         tmp = tempfile.mkdtemp(prefix="dyshim-")  # short path: sun_path is only 108 bytes
@@ -383,7 +461,7 @@ class Shim:
             listener.listen(1)
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
-                self.runtime.create(pid_file, path, (null, null, null))
+                command(path, (null, null, null))
             finally:
                 os.close(null)
             listener.settimeout(10)
@@ -402,58 +480,95 @@ class Shim:
         master = fds[0]
         os.set_inheritable(master, False)
         os.set_blocking(master, False)
-        self.master_fd = master
-        if self.cfg.console_size:
-            self._resize(*self.cfg.console_size)
-        self._add_output(master, proto.STDOUT)
-        self.stdin_fd = os.dup(master)
+        proc.master_fd = master
+        if proc.console_size:
+            self._resize(proc, *proc.console_size)
+        self._add_output(proc, master, proto.STDOUT)
+        proc.stdin_fd = os.dup(master)
 
-    def _start(self) -> dict[str, object]:
-        if self.status != "created":
-            raise RequestError("Conflict", f"container {self.cfg.container_id} is {self.status}, not created")
-        try:
-            self.runtime.start()
-        except RuntimeFailed as e:
-            raise RequestError("RuntimeFailed", str(e)) from None
-        self.status = "running"
-        return {"ok": True, "pid": self.init_pid}
+    def _start(self, proc: _Proc) -> dict[str, object]:
+        if proc.status != "created":
+            raise RequestError("Conflict", f"process {proc.exec_id or 'init'} is {proc.status}, not created")
+        if proc is self.init:
+            try:
+                self.runtime.start()
+            except RuntimeFailed as e:
+                raise RequestError("RuntimeFailed", str(e)) from None
+        else:
+            if self.init.wait_status is not None:
+                raise RequestError("Conflict", f"container {self.cfg.container_id} is not running")
+            base = os.path.join(self.cfg.state_dir, f"exec-{_safe_name(proc.exec_id)}")
+            with open(base + ".json", "w", encoding="utf-8") as f:
+                json.dump(proc.process_spec, f)
+            pid_file = base + ".pid"
+            self._launch(
+                proc, pid_file, lambda console, stdio: self.runtime.exec(base + ".json", pid_file, console, stdio)
+            )
+            self._reap()
+            self._check_reaped(proc)
+        proc.status = "running" if proc.wait_status is None else "stopped"
+        return {"ok": True, "pid": proc.pid}
 
-    def _kill(self, sig: int, all_processes: bool) -> None:
-        if self.status not in ("created", "running"):
+    def _check_reaped(self, proc: _Proc) -> None:
+        """``proc`` may have exited (and been reaped as an unknown pid) before its pid was known."""
+        if proc.status != "failed":
+            proc.status = "created" if proc is self.init else "running"
+        if proc.pid in self.reaped and proc.wait_status is None:
+            self._on_exit(proc, self.reaped.pop(proc.pid))
+
+    def _kill(self, proc: _Proc, sig: int, all_processes: bool) -> None:
+        if proc.status not in ("created", "running") or proc.wait_status is not None:
+            return
+        if proc is not self.init:
+            # an exec'd process is our child until we reap it, so its pid cannot be reused meanwhile
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
             return
         try:
             self.runtime.kill(sig, all_processes)
         except RuntimeFailed as e:
             self._reap()
-            if self.wait_status is None and self.status in ("created", "running"):
+            if proc.wait_status is None:
                 raise RequestError("RuntimeFailed", str(e)) from None
 
-    def _resize(self, height: int, width: int) -> None:
-        if self.master_fd < 0:
+    def _resize(self, proc: _Proc, height: int, width: int) -> None:
+        if proc.master_fd < 0:
             return
         import fcntl
         import struct
         import termios
 
         with contextlib.suppress(OSError):
-            fcntl.ioctl(self.master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            fcntl.ioctl(proc.master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     def _delete(self, force: bool) -> dict[str, object]:
-        if self.status == "running" and self.wait_status is None and not force:
+        init = self.init
+        if init.status == "running" and init.wait_status is None and not force:
             raise RequestError("Conflict", f"container {self.cfg.container_id} is running: stop it first")
         self._release()
-        self._unlink_endpoints()
+        self.unlink_endpoints()
         self.done = True
-        return {"ok": True, "exit": self.exit_info}
+        return {"ok": True, "exit": init.exit_info}
+
+    def _delete_exec(self, proc: _Proc) -> dict[str, object]:
+        if proc.status == "running" and proc.exit_info is None:
+            raise RequestError("Conflict", f"exec {proc.exec_id} is running")
+        self._close_stdio(proc)
+        del self.procs[proc.exec_id]
+        base = os.path.join(self.cfg.state_dir, f"exec-{_safe_name(proc.exec_id)}")
+        for leftover in (base + ".json", base + ".pid"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        return {"ok": True, "exit": proc.exit_info}
 
     def _release(self) -> None:
         """Delete the runtime's state and unmount the rootfs (the container is gone)."""
-        if self.status in ("created", "running", "stopped"):
+        if self.init.status in ("created", "running", "stopped"):
             with contextlib.suppress(RuntimeFailed):
                 self.runtime.delete(force=True)
         self._unmount_rootfs()
 
-    def _unlink_endpoints(self) -> None:
+    def unlink_endpoints(self) -> None:
         """Going away: a new client must find no socket rather than one nobody answers."""
         for name in (proto.SOCKET_NAME, proto.PID_FILE):
             with contextlib.suppress(OSError):
@@ -468,12 +583,28 @@ class Shim:
 
     # --- stdio ----------------------------------------------------------------
 
-    def _add_output(self, fd: int, stream: int) -> None:
+    def _add_output(self, proc: _Proc, fd: int, stream: int) -> None:
         os.set_blocking(fd, False)
-        self.out_fds[fd] = stream
-        self.sel.register(fd, selectors.EVENT_READ, lambda _m, f=fd: self._on_output(f))
+        proc.out_fds[fd] = stream
+        if not proc.paused:
+            self._watch_output(proc, fd)
 
-    def _on_output(self, fd: int) -> None:
+    def _watch_output(self, proc: _Proc, fd: int) -> None:
+        self.sel.register(fd, selectors.EVENT_READ, lambda _m: self._on_output(proc, fd))
+
+    def _pause(self, proc: _Proc) -> None:
+        proc.paused = True
+        for fd in proc.out_fds:
+            self.sel.unregister(fd)
+
+    def _maybe_resume(self, proc: _Proc) -> None:
+        if any(c.proc is proc and c.mode == "attach" and len(c.outbuf) >= LOW_WATER for c in self.conns):
+            return
+        proc.paused = False
+        for fd in proc.out_fds:
+            self._watch_output(proc, fd)
+
+    def _on_output(self, proc: _Proc, fd: int) -> None:
         try:
             data = os.read(fd, READ_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -481,42 +612,47 @@ class Shim:
         except OSError:  # EIO on a pty master once the last slave is closed
             data = b""
         if data:
-            self._deliver(self.out_fds[fd], data)
+            self._deliver(proc, proc.out_fds[fd], data)
         else:
-            self._close_output(fd)
-            self._maybe_finish()
+            self._close_output(proc, fd)
+            self._maybe_finish(proc)
 
-    def _drain_now(self, fd: int) -> None:
-        while fd in self.out_fds:
+    def _drain_now(self, proc: _Proc, fd: int) -> None:
+        """Take what is buffered in ``fd`` and close it (a surviving writer may not keep us here)."""
+        for _ in range(64):
             try:
                 data = os.read(fd, READ_SIZE)
             except OSError:
-                data = b""
+                break
             if not data:
-                self._close_output(fd)
-                return
-            self._deliver(self.out_fds[fd], data)
+                break
+            self._deliver(proc, proc.out_fds[fd], data)
+        self._close_output(proc, fd)
 
-    def _deliver(self, stream: int, data: bytes) -> None:
-        if self.log is None and self.cfg.log_path:
-            self._open_log()
-        if self.log is not None:
-            try:
-                self.log.write(_STREAM_NAMES[stream], data)
-            except OSError as e:
-                self._warn(f"log write failed: {e}")
+    def _deliver(self, proc: _Proc, stream: int, data: bytes) -> None:
+        if proc is self.init and self.cfg.log_path:  # exec output is not logged, as in Docker
+            if self.log is None:
+                self._open_log()
+            if self.log is not None:
+                try:
+                    self.log.write(_STREAM_NAMES[stream], data)
+                except OSError as e:
+                    self._warn(f"log write failed: {e}")
         frame = proto.encode_frame(stream, data)
         for conn in list(self.conns):
-            if conn.mode == "attach" and stream in conn.streams:
+            if conn.mode == "attach" and conn.proc is proc and stream in conn.streams:
                 self._send(conn, frame)
+                if len(conn.outbuf) > HIGH_WATER and not proc.paused and proc.wait_status is None:
+                    self._pause(proc)
 
-    def _close_output(self, fd: int) -> None:
-        stream = self.out_fds.pop(fd)
-        self.sel.unregister(fd)
+    def _close_output(self, proc: _Proc, fd: int) -> None:
+        stream = proc.out_fds.pop(fd)
+        if not proc.paused:
+            self.sel.unregister(fd)
         os.close(fd)
-        if fd == self.master_fd:
-            self.master_fd = -1
-        if self.log is not None and stream not in self.out_fds.values():
+        if fd == proc.master_fd:
+            proc.master_fd = -1
+        if proc is self.init and self.log is not None and stream not in proc.out_fds.values():
             with contextlib.suppress(OSError):
                 self.log.flush(_STREAM_NAMES[stream])
 
@@ -527,45 +663,45 @@ class Shim:
         except OSError as e:
             self._warn(f"cannot open log {self.cfg.log_path}: {e}")
 
-    def _write_stdin(self, data: bytes) -> None:
-        if self.stdin_fd < 0:
+    def _write_stdin(self, proc: _Proc, data: bytes) -> None:
+        if proc.stdin_fd < 0:
             return
-        self.stdin_buf += data
-        self._on_stdin_writable()
+        proc.stdin_buf += data
+        self._on_stdin_writable(proc)
 
-    def _on_stdin_writable(self, _mask: int = 0) -> None:
-        fd = self.stdin_fd
+    def _on_stdin_writable(self, proc: _Proc) -> None:
+        fd = proc.stdin_fd
         if fd < 0:
             return
         try:
-            while self.stdin_buf:
-                n = os.write(fd, self.stdin_buf)
-                del self.stdin_buf[:n]
+            while proc.stdin_buf:
+                n = os.write(fd, proc.stdin_buf)
+                del proc.stdin_buf[:n]
         except (BlockingIOError, InterruptedError):
             pass
-        except OSError:  # the container closed its stdin or exited
-            self.stdin_buf.clear()
-            self.stdin_close_pending = True
+        except OSError:  # the process closed its stdin or exited
+            proc.stdin_buf.clear()
+            proc.stdin_close_pending = True
         registered = fd in self.sel.get_map()
-        if self.stdin_buf and not registered:
-            self.sel.register(fd, selectors.EVENT_WRITE, self._on_stdin_writable)
-        elif not self.stdin_buf and registered:
+        if proc.stdin_buf and not registered:
+            self.sel.register(fd, selectors.EVENT_WRITE, lambda _m: self._on_stdin_writable(proc))
+        elif not proc.stdin_buf and registered:
             self.sel.unregister(fd)
-        if not self.stdin_buf and self.stdin_close_pending:
-            self._close_stdin()
+        if not proc.stdin_buf and proc.stdin_close_pending:
+            self._close_stdin(proc)
 
-    def _close_stdin(self) -> None:
-        if self.stdin_fd >= 0:
-            if self.stdin_fd in self.sel.get_map():
-                self.sel.unregister(self.stdin_fd)
-            os.close(self.stdin_fd)
-            self.stdin_fd = -1
-        self.stdin_buf.clear()
+    def _close_stdin(self, proc: _Proc) -> None:
+        if proc.stdin_fd >= 0:
+            if proc.stdin_fd in self.sel.get_map():
+                self.sel.unregister(proc.stdin_fd)
+            os.close(proc.stdin_fd)
+            proc.stdin_fd = -1
+        proc.stdin_buf.clear()
 
-    def _close_stdio(self) -> None:
-        for fd in list(self.out_fds):
-            self._close_output(fd)
-        self._close_stdin()
+    def _close_stdio(self, proc: _Proc) -> None:
+        for fd in list(proc.out_fds):
+            self._close_output(proc, fd)
+        self._close_stdin(proc)
 
     # --- exits ------------------------------------------------------------------
 
@@ -582,46 +718,59 @@ class Shim:
                 return
             if pid == 0:
                 return
-            if pid == self.init_pid and self.wait_status is None:
-                self._on_init_exit(status)
+            for proc in self.procs.values():
+                if proc.pid == pid and proc.wait_status is None:
+                    self._on_exit(proc, status)
+                    break
             else:
                 self.reaped[pid] = status
 
-    def _on_init_exit(self, status: int) -> None:
-        self.wait_status = status
-        self.exited_ns = time.time_ns()
-        self.status = "stopped"
-        if self.out_fds:
-            self.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
-        self._maybe_finish()
+    def _on_exit(self, proc: _Proc, status: int) -> None:
+        proc.wait_status = status
+        proc.exited_ns = time.time_ns()
+        proc.status = "stopped"
+        if proc.out_fds:
+            proc.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
+        self._maybe_finish(proc)
 
-    def _maybe_finish(self) -> None:
-        """Once the init has exited and its output is drained: record, notify, end streams."""
-        if self.wait_status is None or self.exit_info is not None or self.out_fds:
+    def _maybe_finish(self, proc: _Proc) -> None:
+        """Once a process has exited and its output is drained: record, notify, end streams."""
+        if proc.wait_status is None or proc.exit_info is not None or proc.out_fds:
             return
-        self.drain_deadline = None
-        self._close_stdin()
-        if self.log is not None:
-            self.log.close()
-        oom = False
-        if self.oom_file:
-            _, after = oom_counter(self.init_pid, self.oom_file)
-            oom = after > self.oom_before
-        self.exit_info = {
-            "code": exit_code(self.wait_status),
-            "exited_at": format_time(self.exited_ns),
-            "oom_killed": oom,
-        }
-        write_exit(self.cfg.state_dir, self.exit_info)
+        proc.drain_deadline = None
+        self._close_stdin(proc)
+        info: dict[str, object] = {"code": exit_code(proc.wait_status), "exited_at": format_time(proc.exited_ns)}
+        if proc is self.init:
+            if self.log is not None:
+                self.log.close()
+            oom = False
+            if self.oom_file:
+                _, after = oom_counter(proc.pid, self.oom_file)
+                oom = after > self.oom_before
+            info["oom_killed"] = oom
+            write_exit(self.cfg.state_dir, info)
+        proc.exit_info = info
+        self._end_clients(proc, {"ok": True, "exit": info})
+        if proc is self.init:  # execs prepared but never started cannot start any more
+            for other in self.procs.values():
+                if other.status == "created" and other is not self.init:
+                    other.status = "failed"
+                    never = {"ok": False, "kind": "Conflict", "error": f"process {other.exec_id} never started"}
+                    self._end_clients(other, never)
+        self._update_linger()
+
+    def _end_clients(self, proc: _Proc, wait_reply: dict[str, object]) -> None:
+        """Answer ``proc``'s waiters and end its attach streams once their output is flushed."""
         for conn in list(self.conns):
+            if conn.proc is not proc:
+                continue
             if conn.mode == "wait":
                 conn.mode = "reply"
                 conn.close_when_flushed = True
-                self._send(conn, proto.encode_message({"ok": True, "exit": self.exit_info}))
+                self._send(conn, proto.encode_message(wait_reply))
             elif conn.mode == "attach":
                 conn.close_when_flushed = True
                 self._flush(conn)
-        self._update_linger()
 
     def _teardown(self) -> None:
         for conn in list(self.conns):
@@ -631,7 +780,8 @@ class Shim:
                 if conn.outbuf:
                     conn.sock.sendall(conn.outbuf)
             self._close_conn(conn)
-        self._close_stdio()
+        for proc in self.procs.values():
+            self._close_stdio(proc)
         if self.log is not None:
             self.log.close()
         self.sel.close()
@@ -639,3 +789,8 @@ class Shim:
     def _warn(self, message: str) -> None:
         with contextlib.suppress(OSError):
             os.write(2, f"dockyard-shim {self.cfg.container_id}: {message}\n".encode())
+
+
+def _safe_name(exec_id: str) -> str:
+    """A file name for an exec id (ids come from the daemon, but never trust a path)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in exec_id)[:128] or "_"

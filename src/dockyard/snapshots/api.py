@@ -39,7 +39,9 @@ class Snapshotter(Protocol):
 
     def parent(self, key: str) -> str | None: ...
 
-    def keys(self) -> list[str]: ...
+    def all_keys(self) -> list[str]:
+        """Every snapshot key, oldest first."""
+        ...
 
     def upper_dir(self, key: str) -> str:
         """The directory holding an active snapshot's changes (for diff/commit/changes)."""

@@ -111,7 +111,7 @@ class _DirSnapshotter:
     def parent(self, key: str) -> str | None:
         return self.index.get(key).parent
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return self.index.keys()
 
     def upper_dir(self, key: str) -> str:

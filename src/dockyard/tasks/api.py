@@ -13,7 +13,17 @@ from typing import Protocol
 
 from dockyard.mount.types import Mount
 
-__all__ = ["STDERR", "STDOUT", "AttachStream", "ExitStatus", "Task", "TaskManager", "TaskSpec"]
+__all__ = [
+    "STDERR",
+    "STDOUT",
+    "AttachStream",
+    "ExecProcess",
+    "ExecSpec",
+    "ExitStatus",
+    "Task",
+    "TaskManager",
+    "TaskSpec",
+]
 
 STDOUT = 1
 STDERR = 2
@@ -56,6 +66,22 @@ class ExitStatus:
     error: str = ""  # set when the process could not be started at all
 
 
+@dataclass(frozen=True)
+class ExecSpec:
+    """An extra process to run in a running container (``docker exec``).
+
+    ``process`` is the OCI runtime spec's ``process`` object (args, env, cwd,
+    user, capabilities, ``terminal`` for a TTY ...), handed to the runtime's
+    ``exec --process``. Exec output goes to attached clients only, not to the log.
+    """
+
+    exec_id: str
+    process: dict[str, object]
+    open_stdin: bool = False
+    stdin_once: bool = True  # a client's stdin half-close closes the process's stdin
+    console_size: tuple[int, int] | None = None  # (height, width), with a TTY
+
+
 class AttachStream(Protocol):
     """One client's view of a container's stdio."""
 
@@ -96,6 +122,34 @@ class Task(Protocol):
 
     async def delete(self) -> ExitStatus | None:
         """After exit: delete the runtime state, unmount the rootfs and let the shim go."""
+
+    async def exec(self, spec: ExecSpec) -> ExecProcess:
+        """Prepare an extra process in the running container; ``start`` runs it."""
+
+
+class ExecProcess(Protocol):
+    """An extra process in a container, held by the container's shim."""
+
+    exec_id: str
+    pid: int  # host pid; 0 before start
+
+    async def start(self) -> int:
+        """Run the process (attach first to miss no output); returns its host pid."""
+
+    async def kill(self, signal: int) -> None:
+        """Deliver ``signal``; no error if the process has already exited."""
+
+    async def wait(self) -> ExitStatus:
+        """Block until the process exits (returns at once if it has)."""
+
+    async def attach(self, *, stdin: bool, stdout: bool, stderr: bool) -> AttachStream:
+        """Connect to the process's stdio."""
+
+    async def resize(self, height: int, width: int) -> None:
+        """Resize the process's TTY (no-op without one)."""
+
+    async def delete(self) -> ExitStatus | None:
+        """Forget the process once it has exited."""
 
 
 class TaskManager(Protocol):

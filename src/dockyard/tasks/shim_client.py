@@ -22,10 +22,17 @@ from dockyard import errors
 from dockyard.shim import protocol as proto
 from dockyard.shim.exitfile import read_exit
 from dockyard.shim.main import BOOTSTRAP
-from dockyard.tasks.api import ExitStatus, TaskSpec
+from dockyard.tasks.api import ExecSpec, ExitStatus, TaskSpec
 from dockyard.tasks.errors import RuntimeFailed, ShimUnavailable
 
-__all__ = ["ShimAttachStream", "ShimTask", "ShimTaskManager", "exit_status_from_json", "spec_to_json"]
+__all__ = [
+    "ShimAttachStream",
+    "ShimExec",
+    "ShimTask",
+    "ShimTaskManager",
+    "exit_status_from_json",
+    "spec_to_json",
+]
 
 _KINDS: dict[str, type[errors.DockyardError]] = {
     "NotFound": errors.NotFound,
@@ -166,32 +173,36 @@ class ShimAttachStream:
             await self._writer.drain()
 
 
-class ShimTask:
-    """A container held by its shim (implements ``tasks.api.Task``)."""
+class _ShimProcess:
+    """Requests about one process of a shim (``exec_id`` "" is the container's init)."""
 
-    def __init__(self, container_id: str, state_dir: str, pid: int = 0) -> None:
+    def __init__(self, container_id: str, state_dir: str, exec_id: str = "", pid: int = 0) -> None:
         self.container_id = container_id
         self.state_dir = state_dir
+        self.exec_id = exec_id
         self.pid = pid
         self._channel = _Channel(container_id, state_dir)
 
+    def _request(self, op: str, **fields: object) -> dict[str, object]:
+        req: dict[str, object] = {"op": op, **fields}
+        if self.exec_id:
+            req["exec_id"] = self.exec_id
+        return req
+
     async def start(self) -> int:
-        reply = await self._channel.call({"op": "start"})
+        reply = await self._channel.call(self._request("start"))
         self.pid = _int(reply.get("pid"))
         return self.pid
 
-    async def kill(self, signal: int, all_processes: bool = False) -> None:
-        await self._channel.call({"op": "kill", "signal": int(signal), "all": all_processes})
-
     async def wait(self) -> ExitStatus:
-        reply = await self._channel.call({"op": "wait"})
+        reply = await self._channel.call(self._request("wait"))
         status = exit_status_from_json(reply.get("exit"))
         if status is None:
             raise errors.Internal(f"shim of container {self.container_id} sent no exit status")
         return status
 
     async def attach(self, *, stdin: bool, stdout: bool, stderr: bool) -> ShimAttachStream:
-        reader, writer = await self._channel.open({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
+        reader, writer = await self._channel.open(self._request("attach", stdin=stdin, stdout=stdout, stderr=stderr))
         try:
             _check(await _read_message(reader))
         except BaseException:
@@ -200,18 +211,62 @@ class ShimTask:
         return ShimAttachStream(reader, writer)
 
     async def resize(self, height: int, width: int) -> None:
-        await self._channel.call({"op": "resize", "height": height, "width": width})
+        await self._channel.call(self._request("resize", height=height, width=width))
 
     async def state(self) -> dict[str, object]:
         """``{"status": new|created|running|stopped|failed, "pid": int, "exit": {...} | None}``."""
-        return await self._channel.call({"op": "state"})
+        return await self._channel.call(self._request("state"))
+
+
+class ShimExec(_ShimProcess):
+    """An extra process in a container (implements ``tasks.api.ExecProcess``)."""
+
+    async def kill(self, signal: int) -> None:
+        await self._channel.call(self._request("kill", signal=int(signal)))
+
+    async def delete(self) -> ExitStatus | None:
+        reply = await self._channel.call(self._request("delete"))
+        return exit_status_from_json(reply.get("exit"))
+
+
+class ShimTask(_ShimProcess):
+    """A container held by its shim (implements ``tasks.api.Task``)."""
+
+    def __init__(self, container_id: str, state_dir: str, pid: int = 0) -> None:
+        super().__init__(container_id, state_dir, "", pid)
+
+    async def kill(self, signal: int, all_processes: bool = False) -> None:
+        await self._channel.call(self._request("kill", signal=int(signal), all=all_processes))
 
     async def delete(self) -> ExitStatus | None:
         try:
             reply = await self._channel.call({"op": "delete"})
         except ShimUnavailable:
-            return exit_status_from_json(read_exit(self.state_dir))
+            return exit_status_from_json(await asyncio.to_thread(read_exit, self.state_dir))
         return exit_status_from_json(reply.get("exit"))
+
+    async def exec(self, spec: ExecSpec) -> ShimExec:
+        await self._channel.call(
+            {
+                "op": "exec",
+                "exec_id": spec.exec_id,
+                "process": dict(spec.process),
+                "open_stdin": spec.open_stdin,
+                "stdin_once": spec.stdin_once,
+                "console_size": list(spec.console_size) if spec.console_size else None,
+            }
+        )
+        return ShimExec(self.container_id, self.state_dir, spec.exec_id)
+
+    async def get_exec(self, exec_id: str) -> ShimExec | None:
+        """An exec process the shim still knows (e.g. after a daemon restart); None if unknown."""
+        proc = ShimExec(self.container_id, self.state_dir, exec_id)
+        try:
+            reply = await proc.state()
+        except errors.NotFound:
+            return None
+        proc.pid = _int(reply.get("pid"))
+        return proc
 
 
 class ShimTaskManager:
@@ -248,6 +303,7 @@ class ShimTaskManager:
     async def _spawn(self, container_id: str, state_dir: str) -> None:
         loop = asyncio.get_running_loop()
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        reader = asyncio.StreamReader()
         try:
             log_fd = os.open(
                 os.path.join(state_dir, proto.SHIM_LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
@@ -266,9 +322,11 @@ class ShimTaskManager:
                 )
             finally:
                 os.close(log_fd)
+        except BaseException:
+            os.close(rfd)
+            raise
         finally:
             os.close(wfd)
-        reader = asyncio.StreamReader()
         pipe = os.fdopen(rfd, "rb", buffering=0)
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         try:

@@ -38,6 +38,7 @@ class InitArgs(NamedTuple):
     preserve_fds: int
     sync_fd: int
     joined_fd: int
+    no_pivot: bool = False
 
 
 class ExecArgs(NamedTuple):
@@ -102,8 +103,14 @@ def _become(proc: Process, allowed_caps: int) -> str:
 
 
 def _execve(path: str, proc: Process) -> NoReturn:
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
+    # Handlers vanish on exec but "ignored" survives it: Python ignores SIGPIPE/SIGXFSZ, callers may ignore more.
+    for sig in signal.valid_signals():
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     env = {}
     for item in proc.env:
         key, _, value = item.partition("=")
@@ -135,7 +142,10 @@ def init_child(a: InitArgs) -> NoReturn:
                 libc.setdomainname(spec.domainname)
         sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
         rootfs.prepare_rootfs(spec, a.rootfs, a.bundle, a.cgroup_paths, a.layout)
-        rootfs.pivot_into(a.rootfs)
+        if a.no_pivot:
+            rootfs.move_into(a.rootfs)
+        else:
+            rootfs.pivot_into(a.rootfs)
         os.setsid()
         if proc.terminal:
             _setup_tty(proc, sock_fd, bind_console=True)
@@ -169,11 +179,12 @@ def exec_child(a: ExecArgs) -> NoReturn:
     try:
         process.prctl_pdeathsig(signal.SIGKILL)
         allowed = process.host_cap_mask()
+        proc = a.process
+        # The socket lives on the host: connect before entering the container's mount namespace.
+        sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
         for kind, fd in a.join_fds:
             namespaces.join(fd, kind)
             os.close(fd)
-        proc = a.process
-        sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
         os.setsid()
         if proc.terminal:
             _setup_tty(proc, sock_fd, bind_console=False)

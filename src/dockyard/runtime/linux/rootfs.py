@@ -10,6 +10,7 @@ from dockyard.runtime.devices import DEFAULT_DEVICES, DEFAULT_SYMLINKS, dev_is_o
 from dockyard.runtime.linux import libc
 from dockyard.runtime.mountflags import (
     MS_BIND,
+    MS_MOVE,
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
@@ -22,9 +23,9 @@ from dockyard.runtime.mountflags import (
 )
 from dockyard.runtime.mountinfo import CgroupLayout
 from dockyard.runtime.paths import secure_join
-from dockyard.runtime.spec import Spec, SpecMount
+from dockyard.runtime.spec import Device, Spec, SpecMount
 
-__all__ = ["finish_rootfs", "pivot_into", "prepare_rootfs"]
+__all__ = ["finish_rootfs", "move_into", "pivot_into", "prepare_rootfs"]
 
 MNT_DETACH = 2
 _REMOUNT_KEEP = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
@@ -92,20 +93,27 @@ def _mount_cgroups(dest: str, flags: int, cgroups: dict[str, str], layout: Cgrou
         libc.mount(None, dest, None, MS_REMOUNT | (flags & _REMOUNT_KEEP))
 
 
-def _populate_dev(rootfs: str) -> None:
+_NODE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _populate_dev(rootfs: str, extra: tuple[Device, ...]) -> None:
     old = os.umask(0)
     try:
-        for dev in DEFAULT_DEVICES:
-            path = rootfs + dev.path
+        for dev in (*DEFAULT_DEVICES, *extra):
+            path = secure_join(rootfs, dev.path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
             try:
-                os.mknod(path, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor))
+                os.mknod(path, _NODE_TYPES[dev.type] | dev.mode, os.makedev(dev.major, dev.minor))
             except PermissionError:  # no CAP_MKNOD (user namespace): borrow the host's node
                 _mkfile(path)
                 _bind(dev.path, path, MS_BIND)
+                continue
+            if dev.uid is not None or dev.gid is not None:
+                os.chown(path, -1 if dev.uid is None else dev.uid, -1 if dev.gid is None else dev.gid)
         for target, link in DEFAULT_SYMLINKS:
             path = rootfs + link
             if os.path.lexists(path):
@@ -125,7 +133,7 @@ def prepare_rootfs(spec: Spec, rootfs: str, bundle: str, cgroups: dict[str, str]
     for m in spec.mounts:
         _mount_one(m, rootfs, bundle, cgroups, layout)
     if dev_is_ours(spec) and os.path.isdir(rootfs + "/dev"):
-        _populate_dev(rootfs)
+        _populate_dev(rootfs, spec.devices)
     if spec.process is not None:
         # runc creates a missing working directory rather than failing.
         os.makedirs(secure_join(rootfs, spec.process.cwd), mode=0o755, exist_ok=True)
@@ -146,6 +154,14 @@ def pivot_into(rootfs: str) -> None:
     finally:
         os.close(old_root)
         os.close(new_root)
+
+
+def move_into(rootfs: str) -> None:
+    """--no-pivot: move the rootfs mount over / and chroot (for a rootfs on ramfs, where pivot_root fails)."""
+    os.chdir(rootfs)
+    libc.mount(rootfs, "/", None, MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
 
 
 def _mask(path: str) -> None:
