@@ -74,12 +74,6 @@ def test_run_options_reach_the_process(dy: Run) -> None:
     assert dy("inspect", "-f", fmt, "dy-conf").stdout == '1234 ["/bin/echo"] ["x"] b created\n'
 
 
-@pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired,
-    strict=False,
-    reason="dockyardd: a wait?condition=next-exit sent before start never answers for a created container "
-    "(docker start -a hangs the same way)",
-)
 def test_create_then_start_attached(dy: Run) -> None:
     r = dy("create", "--name", "dy-later", "busybox", "sh", "-c", "echo later; exit 7")
     assert r.returncode == 0, r.stderr
@@ -204,3 +198,16 @@ def test_run_it_on_a_terminal(clean_daemon: DaemonProcess) -> None:
         assert child.exitstatus == 5
     finally:
         child.close(force=True)
+
+
+def test_save_to_stdout_and_load_from_stdin(dy: Run) -> None:
+    assert dy("tag", "busybox", "dy-piped:1").returncode == 0
+    saved = dy("save", "dy-piped:1", input=b"")
+    assert saved.returncode == 0, saved.stderr
+    with tarfile.open(fileobj=io.BytesIO(saved.stdout)) as tf:  # type: ignore[arg-type]
+        assert tf.getnames()
+    assert dy("rmi", "dy-piped:1").returncode == 0
+    loaded = dy("load", "-q", input=saved.stdout)
+    assert loaded.returncode == 0, loaded.stderr
+    assert b"dy-piped:1" in loaded.stdout  # type: ignore[operator]
+    assert dy("rmi", "dy-piped:1").returncode == 0

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,6 +68,21 @@ def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_test_cgroup_parents() -> Iterator[None]:
+    """Runtimes remove a container's own cgroup, not the parents they made: remove ours at the end."""
+    yield
+    for parent in Path("/sys/fs/cgroup").glob("*/dockyard-test"):
+        try:
+            parent.rmdir()
+        except OSError:
+            pass
+    try:
+        Path("/sys/fs/cgroup/dockyard-test").rmdir()
+    except OSError:
+        pass
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +148,13 @@ class Container:
     def status_file(self) -> Path:
         return self.bundle / "exit.status"
 
-    def create(self, *extra: str) -> subprocess.Popen[bytes]:
+    def create(self, *extra: str, umask: int = 0o077) -> subprocess.Popen[bytes]:
+        """Run ``create`` under the mini shim; a strict umask by default, so nothing may depend on it."""
         cmd = [*self.argv, "--root", str(self.state_root), "create", "--bundle", str(self.bundle)]
         cmd += ["--pid-file", str(self.pid_file), *extra, self.id]
         self.shim = subprocess.Popen(
             [sys.executable, "-c", MINI_SHIM, str(self.status_file), str(self.pid_file), *cmd],
+            umask=umask,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -270,7 +288,7 @@ def test_confinement(ctr: Container) -> None:
 
 
 def test_user_switch_env_cwd_rlimits(ctr: Container) -> None:
-    script = "id -u; id -g; id -G; echo $FOO; pwd; ulimit -n; grep CapEff /proc/self/status"
+    script = "id -u; id -g; id -G; echo $FOO; pwd; ulimit -n; grep CapEff /proc/self/status; umask"
     code, out, _ = ctr.run(
         ["sh", "-c", script],
         process={
@@ -278,6 +296,8 @@ def test_user_switch_env_cwd_rlimits(ctr: Container) -> None:
             "env": ["PATH=/bin", "FOO=bar baz"],
             "cwd": "/work/dir",
             "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 456}],
+            # like --cap-drop ALL: nothing may depend on the init keeping CAP_DAC_OVERRIDE
+            "capabilities": {"bounding": [], "effective": [], "permitted": []},
         },
     )
     lines = out.splitlines()
@@ -287,6 +307,7 @@ def test_user_switch_env_cwd_rlimits(ctr: Container) -> None:
     assert lines[3:6] == ["bar baz", "/work/dir", "321"]
     # a non-root user keeps no effective capabilities (no ambient set given)
     assert lines[6].split() == ["CapEff:", "0000000000000000"]
+    assert lines[7] == "0022"  # runc's default, whatever the caller's umask (0077 here)
 
 
 def test_missing_and_unexecutable_programs_fail_create(ctr: Container) -> None:
@@ -572,22 +593,39 @@ def test_main_in_process_like_the_shim(tmp_path: Path, rootfs: Path) -> None:
     assert cgroup_dirs(cid) == []
 
 
-def test_seccomp_is_ignored_with_a_warning(tmp_path: Path, rootfs: Path) -> None:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    cid = f"t{uuid.uuid4().hex[:10]}"
-    spec = default_spec(["true"], rootfs=str(rootfs), cgroups_path=f"/dockyard-test/{cid}")
-    spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}
-    (bundle / "config.json").write_text(json.dumps(spec))
-    res = subprocess.run(
-        [*RUNTIMES["dockyard"], "--root", str(tmp_path / "state"), "run", "--bundle", str(bundle), cid],
-        capture_output=True,
-        text=True,
-        timeout=30,
+def test_seccomp_filter(ctr: Container) -> None:
+    """Errno for mkdir, and a condition on an argument: chmod to 0777 only is refused."""
+    seccomp = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 2, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"},
+        ],
+    }  # fmt: skip
+    script = (
+        "grep '^Seccomp:' /proc/self/status; mkdir /tmp/d 2>&1; touch /tmp/f;"
+        "chmod 755 /tmp/f && echo chmod-755-ok; chmod 777 /tmp/f 2>&1 || echo chmod-777-refused"
     )
-    assert res.returncode == 0, res.stderr
-    assert "seccomp" in res.stderr
-    assert cgroup_dirs(cid) == []
+    for no_new_privs in (True, False):
+        code, out, err = ctr.run(
+            ["sh", "-c", script], process={"noNewPrivileges": no_new_privs}, linux={"seccomp": seccomp}
+        )
+        lines = out.splitlines()
+        assert code == 0, err
+        assert lines[0].split() == ["Seccomp:", "2"]
+        assert "Function not implemented" in lines[1]  # errno 38
+        assert lines[2] == "chmod-755-ok"
+        assert "Operation not permitted" in lines[3]
+        assert lines[-1] == "chmod-777-refused"
+        ctr.cli("delete", ctr.id)
+        ctr.shim = None
+        ctr.status_file.unlink()
+        ctr.pid_file.unlink()
 
 
 def test_run_forwards_signals(ctr: Container) -> None:
@@ -698,3 +736,62 @@ def test_v2_cgroup_manager_on_the_unified_hierarchy() -> None:
         except OSError:
             pass
     assert not os.path.exists(path)
+
+
+@pytest.fixture(scope="module")
+def public_rootfs(rootfs: Path) -> Iterator[Path]:
+    """A copy of the rootfs on a path every user can traverse: a user namespace's root is nobody on the host."""
+    base = Path(tempfile.mkdtemp(prefix="dockyard-userns-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        shutil.copytree(rootfs, base / "rootfs", symlinks=True)
+        (base / "rootfs").chmod(0o755)
+        (base / "rootfs" / "tmp").chmod(0o1777)
+        yield base / "rootfs"
+    finally:
+        shutil.rmtree(base)
+
+
+def test_user_namespace(ctr: Container, public_rootfs: Path, tmp_path: Path) -> None:
+    ctr.rootfs = public_rootfs
+    namespaces = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "user")]
+    maps = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    ctr.write_spec(["sleep", "1000"], linux={"namespaces": namespaces, "uidMappings": maps, "gidMappings": maps})
+    ctr.create(umask=0o022)  # runc makes the cgroup directories the mapped root must traverse 0755 & ~umask
+    pid = ctr.wait_created()
+    # seen from the host, the container's root is the mapped id
+    uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
+    assert uids.split()[1:] == ["100000"] * 4
+    ctr.cli("start", ctr.id)
+    script = (
+        "id -u; cat /proc/self/uid_map; grep -E '^Cap(Eff|Bnd)' /proc/self/status;"
+        "touch /tmp/mine && stat -c %u /tmp/mine; rm /tmp/mine"
+    )
+    process = {"args": ["sh", "-c", script], "cwd": "/", "env": ["PATH=/bin"],
+               "capabilities": default_spec(["x"])["process"]["capabilities"]}  # fmt: skip
+    (tmp_path / "p.json").write_text(json.dumps(process))
+    res = ctr.cli("exec", "--process", str(tmp_path / "p.json"), ctr.id, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0", "0", "100000", "65536", "CapEff:", "00000000a80425fb", "CapBnd:",
+                                  "00000000a80425fb", "0"]  # fmt: skip
+    bnd = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("CapBnd:"))
+    assert bnd.split()[1] == "00000000a80425fb"
+
+
+def test_update_changes_limits(ctr: Container, tmp_path: Path) -> None:
+    ctr.write_spec(["sleep", "1000"], linux={"resources": {"pids": {"limit": 10}, "memory": {"limit": 64 << 20}}})
+    ctr.create()
+    ctr.wait_created()
+    ctr.cli("start", ctr.id)
+    ctr.cli("update", "--pids-limit", "20", "--memory", "96m", ctr.id)
+    (tmp_path / "r.json").write_text(json.dumps({"cpu": {"shares": 256}}))
+    ctr.cli("update", "--resources", str(tmp_path / "r.json"), ctr.id)
+    base = Path("/sys/fs/cgroup")
+    if (base / "cgroup.controllers").exists():
+        cg = base / "dockyard-test" / ctr.id
+        assert (cg / "pids.max").read_text().strip() == "20"
+        assert (cg / "memory.max").read_text().strip() == str(96 << 20)
+    else:
+        assert (base / "pids/dockyard-test" / ctr.id / "pids.max").read_text().strip() == "20"
+        assert (base / "memory/dockyard-test" / ctr.id / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
+        assert (base / "cpu/dockyard-test" / ctr.id / "cpu.shares").read_text().strip() == "256"

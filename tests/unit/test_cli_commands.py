@@ -276,3 +276,38 @@ def test_signals_to_the_cli_reach_the_container(engine: FakeEngine) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_exec_in_a_running_container(dy: Run, engine: FakeEngine) -> None:
+    assert dy("run", "-d", "--name", "host", "busybox", "sleep").returncode == 0
+    r = dy("exec", "host", "echo", "from", "exec")
+    assert (r.returncode, r.stdout) == (0, "from exec\n")
+    r = dy("exec", "-i", "-e", "A=1", "-w", "/tmp", "-u", "7", "host", "cat", input="fed\n")
+    assert (r.returncode, r.stdout) == (0, "fed\n")
+    ex = next(e for e in engine.execs.values() if e.config["Cmd"] == ["cat"])
+    assert (ex.config["Env"], ex.config["WorkingDir"], ex.config["User"], ex.config["AttachStdin"]) == (
+        ["A=1"],
+        "/tmp",
+        "7",
+        True,
+    )
+    r = dy("exec", "host", "fail", "9")
+    assert (r.returncode, r.stdout, r.stderr) == (9, "", "failing\n")
+    assert dy("exec", "-d", "host", "echo", "bg").stdout == ""
+    dy("stop", "host")
+    r = dy("exec", "host", "echo")
+    assert r.returncode == 1 and "is not running" in r.stderr
+
+
+def test_help_without_a_command_is_not_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert capsys.readouterr().out.startswith("Usage: dockyard")
+    assert main(["image"]) == 0
+    assert "bootstrap" in capsys.readouterr().out
+
+
+def test_version_without_daemon_shows_client_then_fails(sockdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-H", f"unix://{sockdir}/none.sock", "version"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("Client:\n") and "Server:" not in out
+    assert "Cannot connect to the dockyard daemon" in err

@@ -75,3 +75,29 @@ def _wait_running(engine: FakeEngine, name: str, child: pexpect.spawn) -> FakeCo
             return c
         child.expect(pexpect.TIMEOUT, timeout=0.01)
     raise AssertionError(f"container {name} never ran")
+
+
+def test_exec_it_resizes_and_forwards(engine: FakeEngine) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    env["DOCKYARD_HOST"] = "unix://" + engine.socket_path
+    r = subprocess.run(
+        [*_CLI, "run", "-d", "--name", "x", "busybox", "sleep"], capture_output=True, env=env, timeout=30
+    )
+    assert r.returncode == 0, r.stderr
+    cmd = [*_CLI, "exec", "-it", "x", "cat"]
+    child = pexpect.spawn(cmd[0], cmd[1:], env=env, dimensions=(24, 70), timeout=15)
+    try:
+        for _ in range(500):  # bounded: until the exec has started
+            if any(e.running for e in engine.execs.values()):
+                break
+            child.expect(pexpect.TIMEOUT, timeout=0.01)
+        child.send("inside")
+        child.expect("inside")
+        (ex,) = engine.execs.values()
+        assert ex.sizes[:1] == [(24, 70)]
+        child.send("\x04")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        child.close(force=True)

@@ -151,3 +151,15 @@ def test_tcp_host_with_hijack() -> None:
             stream.sendall(b"over tcp\n")
             stream.close_write()
             assert _read_all(stream) == [(1, b"over tcp\n")]
+
+
+def test_exec_hijack_and_exit_code(client: Client, engine: FakeEngine) -> None:
+    cid = client.create_container({"Image": "busybox", "Cmd": ["sleep"]})["Id"]
+    client.start(cid)
+    exec_id = client.exec_create(cid, {"Cmd": ["fail", "6"], "AttachStdout": True, "AttachStderr": True})
+    with client.exec_start(exec_id) as stream:
+        assert _read_all(stream) == [(2, b"failing\n")]
+    assert client.exec_inspect(exec_id)["ExitCode"] == 6
+    with pytest.raises(errors.NotFound):
+        client.exec_inspect("nosuch")
+    client.stop(cid)

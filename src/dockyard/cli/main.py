@@ -8,7 +8,7 @@ import sys
 import click
 
 from dockyard import __version__, errors
-from dockyard.cli import containers, images, registry, system
+from dockyard.cli import containers, exec_command, images, registry, system
 from dockyard.cli.context import UNREACHABLE_HINT, CLIContext, resolve_host
 from dockyard.client import APIError, DaemonUnreachable, parse_host
 
@@ -26,7 +26,7 @@ def cli(ctx: click.Context, host: str | None) -> None:
     )
 
 
-for _module in (containers, images, system, registry):
+for _module in (containers, exec_command, images, system, registry):
     for _command in _module.commands():
         cli.add_command(_command)
 
@@ -34,7 +34,23 @@ for _module in (containers, images, system, registry):
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) docker's exit codes."""
     try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`dockyard ps | head`): stop quietly, as docker does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
         rv = cli.main(args=argv, prog_name="dockyard", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `dockyard` or `dockyard image` alone: the help, as docker prints it, is not an error.
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return 0
     except click.exceptions.NoSuchOption as exc:
         _usage_error(exc)
         return 125
@@ -55,13 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     except errors.DockyardError as exc:
         print(f"Error: {exc.message}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader went away (`dockyard ps | head`): stop quietly, as docker does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except KeyboardInterrupt:
-        return 130
     return int(rv) if isinstance(rv, int) else 0
 
 

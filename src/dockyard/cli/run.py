@@ -90,14 +90,15 @@ def attach_and_wait(
         waiter.read_in_background(_WAIT_HEAD_TIMEOUT)
         term_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) else None
         raw = raw_mode(term_fd) if tty and interactive and term_fd is not None else contextlib.nullcontext()
-        with raw, on_resize(lambda: _resize(client, cid, term_fd or 0)) if tty else contextlib.nullcontext():
+        resize = on_resize(lambda: _resize(client, cid, term_fd or 0)) if tty else contextlib.nullcontext()
+        # With a TTY, ^C is a byte for the container; without one, signals are forwarded from before start.
+        proxy = _signal_proxy(client, cid) if not tty else contextlib.nullcontext()
+        with raw, resize, proxy:
             if start:
                 client.start(cid)
             if tty and term_fd is not None:
                 _resize(client, cid, term_fd)
-            proxy = _signal_proxy(client, cid) if not tty else contextlib.nullcontext()
-            with proxy:
-                pump(stream, tty=tty, stdout=stdout, stderr=stderr, stdin_fd=stdin_fd if interactive else None)
+            pump(stream, tty=tty, stdout=stdout, stderr=stderr, stdin_fd=stdin_fd if interactive else None)
     result = waiter.json() or {}
     err = result.get("Error") or {}
     if isinstance(err, dict) and err.get("Message"):

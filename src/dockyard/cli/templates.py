@@ -68,12 +68,8 @@ def _join(v: Any, sep: str) -> str:
     return sep.join(go_str(x) for x in v or [])
 
 
-class _JSONOut(str):
-    """A string that is already final output (json results are not re-formatted)."""
-
-
 _FUNCS: dict[str, Callable[..., Any]] = {
-    "json": lambda v: _JSONOut(json.dumps(v, separators=(",", ":"))),
+    "json": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),
     "index": _index,
     "join": _join,
     "upper": lambda v: go_str(v).upper(),

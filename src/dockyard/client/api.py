@@ -287,6 +287,23 @@ class Client:
         params = {"stream": True, "stdin": stdin or None, "stdout": stdout, "stderr": stderr, "logs": logs or None}
         return self.hijack("POST", f"/containers/{quote(ref, safe='')}/attach", params)
 
+    def exec_create(self, ref: str, config: Mapping[str, Any]) -> str:
+        """Register a process to run in a running container; returns the exec ID."""
+        return str(self.request("POST", f"/containers/{quote(ref, safe='')}/exec", body=dict(config))["Id"])
+
+    def exec_start(self, exec_id: str, *, tty: bool = False) -> HijackedStream:
+        """Start an exec attached: its stdio over a hijacked connection."""
+        return self.hijack("POST", f"/exec/{quote(exec_id, safe='')}/start", body={"Detach": False, "Tty": tty})
+
+    def exec_start_detached(self, exec_id: str) -> None:
+        self.request("POST", f"/exec/{quote(exec_id, safe='')}/start", body={"Detach": True, "Tty": False})
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/exec/{quote(exec_id, safe='')}/json"))
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self.request("POST", f"/exec/{quote(exec_id, safe='')}/resize", {"h": height, "w": width})
+
     def logs(
         self,
         ref: str,

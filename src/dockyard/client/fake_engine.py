@@ -9,6 +9,7 @@ and hijacked ``attach``. Containers run a toy program instead of a process:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -25,9 +27,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from dockyard.client.streams import encode_frame
 
-__all__ = ["FakeContainer", "FakeEngine", "FakeImage"]
+__all__ = ["FakeContainer", "FakeEngine", "FakeExec", "FakeImage"]
 
 _STOP_TIMEOUT = 30.0
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
 def _new_id(seed: str) -> str:
@@ -151,6 +154,58 @@ class _QuietErrors:
             super().handle_error(request, client_address)  # type: ignore[misc]
 
 
+def _toy_program(
+    cmd: list[str],
+    emit: Callable[[int, bytes], None],
+    stdin: queue.Queue[bytes | None],
+    stopped: threading.Event,
+    *,
+    tty: bool,
+    signal: Callable[[], str],
+) -> int:
+    """Run one of the toy commands; returns its exit code."""
+    if cmd[0] == "echo":
+        emit(1, (" ".join(cmd[1:]) + "\n").encode())
+    elif cmd[0] == "cat":
+        while (data := stdin.get()) is not None:
+            # A terminal's line discipline turns ^D into end of input; the fake does the same.
+            eof = tty and b"\x04" in data
+            emit(1, data.split(b"\x04")[0] if eof else data)
+            if eof:
+                break
+    elif cmd[0] == "fail":
+        emit(2, b"failing\n")
+        return int(cmd[1])
+    elif cmd[0] == "sleep":
+        stopped.wait(_STOP_TIMEOUT)
+        return {"SIGKILL": 137, "KILL": 137, "9": 137}.get(signal(), 143)
+    else:
+        emit(2, f"{cmd[0]}: not found\n".encode())
+        return 127
+    return 0
+
+
+@dataclass
+class FakeExec:
+    id: str
+    container: FakeContainer
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    def inspect(self) -> dict[str, Any]:
+        cmd = list(self.config.get("Cmd") or [])
+        return {
+            "ID": self.id,
+            "ContainerID": self.container.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "ProcessConfig": {"tty": bool(self.config.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:]},
+        }
+
+
 class _Server(_QuietErrors, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     engine: FakeEngine
@@ -174,6 +229,7 @@ class FakeEngine:
         self.host = ""
         self.images: dict[str, FakeImage] = {}
         self.containers: dict[str, FakeContainer] = {}
+        self.execs: dict[str, FakeExec] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path?query), in arrival order
         self.lock = threading.Lock()
         self._server: _Server | _TCPServer | None = None
@@ -235,26 +291,7 @@ class FakeEngine:
         return None
 
     def run_program(self, c: FakeContainer) -> None:
-        cmd = c.cmd
-        code = 0
-        if cmd[0] == "echo":
-            c.emit(1, (" ".join(cmd[1:]) + "\n").encode())
-        elif cmd[0] == "cat":
-            while (data := c.stdin.get()) is not None:
-                # A terminal's line discipline turns ^D into end of input; the fake does the same.
-                eof = c.tty and b"\x04" in data
-                c.emit(1, data.split(b"\x04")[0] if eof else data)
-                if eof:
-                    break
-        elif cmd[0] == "fail":
-            c.emit(2, b"failing\n")
-            code = int(cmd[1])
-        elif cmd[0] == "sleep":
-            c.stopped.wait(_STOP_TIMEOUT)
-            code = {"SIGKILL": 137, "KILL": 137, "9": 137}.get(c.stop_signal, 143)
-        else:
-            c.emit(2, f"{cmd[0]}: not found\n".encode())
-            code = 127
+        code = _toy_program(c.cmd, c.emit, c.stdin, c.stopped, tty=c.tty, signal=lambda: c.stop_signal)
         self.finish(c, code)
 
     def finish(self, c: FakeContainer, code: int) -> None:
@@ -422,6 +459,24 @@ class _Handler(BaseHTTPRequestHandler):
                 c.stopped.set()
                 c.exited.wait(5)
                 self.send(204)
+            case "POST", ["containers", ref, "exec"]:
+                c = self.container(ref)
+                config = json.loads(self.body())
+                if c.status != "running":
+                    raise _APIError(409, f"Container {c.id} is not running")
+                if not config.get("Cmd"):
+                    raise _APIError(400, "No exec command specified")
+                ex = FakeExec(_new_id("exec"), c, config)
+                eng.execs[ex.id] = ex
+                self.send(201, {"Id": ex.id})
+            case "POST", ["exec", ident, "start"]:
+                ex = self.exec_instance(ident)
+                self.exec_start(ex, json.loads(self.body() or b"{}"))
+            case "GET", ["exec", ident, "json"]:
+                self.send(200, self.exec_instance(ident).inspect())
+            case "POST", ["exec", ident, "resize"]:
+                self.exec_instance(ident).sizes.append((int(q["h"]), int(q["w"])))
+                self.send(200, raw=b"", ctype="text/plain")
             case "POST", ["containers", ref, "resize"]:
                 self.container(ref).sizes.append((int(q["h"]), int(q["w"])))
                 self.send(200, raw=b"", ctype="text/plain")
@@ -497,6 +552,67 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send(200, [{"Untagged": t} for t in img.tags] + [{"Deleted": img.id}])
             case _:
                 raise _APIError(404, "page not found")
+
+    def exec_instance(self, ident: str) -> FakeExec:
+        ex = self.engine.execs.get(ident)
+        if ex is None:
+            raise _APIError(404, f"No such exec instance: {ident}")
+        return ex
+
+    def exec_start(self, ex: FakeExec, opts: dict[str, Any]) -> None:
+        if ex.running or ex.exit_code is not None:
+            raise _APIError(409, f"exec {ex.id} has already been started")
+        tty = bool(ex.config.get("Tty"))
+        stdin: queue.Queue[bytes | None] = queue.Queue()
+        stopped = ex.container.stopped
+        ex.running = True
+        if opts.get("Detach"):
+            stdin.put(None)
+            threading.Thread(
+                target=self._finish_exec,
+                args=(ex, _toy_program, (ex.config["Cmd"], lambda s, d: None, stdin, stopped)),
+                daemon=True,
+            ).start()
+            self.send(200, raw=b"", ctype="text/plain")
+            return
+        self.send_response(101, "UPGRADED")
+        self.send_header("Content-Type", "application/vnd.docker.raw-stream" if tty else MULTIPLEXED)
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Upgrade", "tcp")
+        self.end_headers()
+        self.wfile.flush()
+        sock = self.connection
+
+        def emit(stream: int, data: bytes) -> None:
+            sock.sendall(data if tty else encode_frame(stream, data))
+
+        if ex.config.get("AttachStdin"):
+            threading.Thread(target=self._forward_stdin, args=(stdin,), daemon=True).start()
+        else:
+            stdin.put(None)
+        try:
+            self._finish_exec(ex, _toy_program, (ex.config["Cmd"], emit, stdin, stopped))
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the stdin reader: closing its file would wait for it
+        self.close_connection = True
+
+    @staticmethod
+    def _finish_exec(ex: FakeExec, program: Callable[..., int], args: tuple[Any, ...]) -> None:
+        try:
+            code = program(*args, tty=bool(ex.config.get("Tty")), signal=lambda: ex.container.stop_signal)
+        finally:
+            ex.running = False
+        ex.exit_code = code
+
+    def _forward_stdin(self, stdin: queue.Queue[bytes | None]) -> None:
+        try:
+            while data := self.rfile.read1(65536):
+                stdin.put(data)
+        except OSError:
+            pass
+        stdin.put(None)
 
     def create(self, raw: bytes, name: str | None) -> None:
         eng = self.engine

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from dockyard.errors import DockyardError, InvalidArgument
 
 if TYPE_CHECKING:
-    from dockyard.runtime.spec import Process
+    from dockyard.runtime.spec import Process, Resources
 
 __all__ = ["DEFAULT_ROOT", "main"]
 
@@ -39,12 +39,15 @@ _COMMAND_OPTS: dict[str, dict[str, bool]] = {
     "ps": {"--format": True},
     "list": {"--format": True, "--quiet": False},
     "features": {},
+    "update": {"--resources": True, "--memory": True, "--memory-swap": True, "--pids-limit": True,
+               "--cpu-shares": True, "--cpu-period": True, "--cpu-quota": True, "--cpuset-cpus": True,
+               "--cpuset-mems": True},
 }  # fmt: skip
 _SHORT = {"-b": "--bundle", "-a": "--all", "-f": "--force", "-d": "--detach", "-p": "--process", "-t": "--tty",
           "-e": "--env", "-u": "--user", "-q": "--quiet"}  # fmt: skip
 
 _USAGE = """usage: dockyard-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID
-commands: create start state kill delete run exec pause resume ps list features"""
+commands: create start state kill delete run exec pause resume ps list update features"""
 
 
 class Parsed(NamedTuple):
@@ -170,6 +173,49 @@ def _wait_forwarding_signals(pid: int, held: set[int]) -> int:
             signal.signal(sig, handler)
 
 
+def _update_resources(p: Parsed) -> Resources:
+    """``--resources FILE`` (or ``-`` for stdin) as runc takes it, then the single-value flags on top."""
+    from dockyard.runtime.spec import parse_resources
+
+    doc: dict[str, dict[str, object]] = {}
+    source = _one(p, "--resources")
+    if source:
+        with open(0 if source == "-" else source, "rb", closefd=source != "-") as f:
+            loaded = json.load(f)
+        if not isinstance(loaded, dict):
+            raise InvalidArgument("--resources must hold a JSON object")
+        doc = loaded
+    for flag, (section, key) in _UPDATE_FLAGS.items():
+        if p.opts.get(flag):
+            doc.setdefault(section, {})[key] = _size(_one(p, flag)) if section == "memory" else _one(p, flag)
+    for section, key in (("cpu", "shares"), ("cpu", "period"), ("cpu", "quota"), ("pids", "limit")):
+        value = doc.get(section, {}).get(key)
+        if isinstance(value, str):
+            doc[section][key] = int(value)
+    return parse_resources(doc)
+
+
+_UPDATE_FLAGS = {
+    "--memory": ("memory", "limit"),
+    "--memory-swap": ("memory", "swap"),
+    "--pids-limit": ("pids", "limit"),
+    "--cpu-shares": ("cpu", "shares"),
+    "--cpu-period": ("cpu", "period"),
+    "--cpu-quota": ("cpu", "quota"),
+    "--cpuset-cpus": ("cpu", "cpus"),
+    "--cpuset-mems": ("cpu", "mems"),
+}
+
+
+def _size(text: str) -> int:
+    """``"64m"`` -> bytes (runc/docker units: b k m g, powers of 1024); ``-1`` is unlimited."""
+    t = text.strip().lower()
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if t and t[-1] in units:
+        return int(t[:-1]) * units[t[-1]]
+    return int(t)
+
+
 def _run(argv: list[str], warn: Callable[[str], None]) -> int:
     g, rest = _parse(argv, _GLOBAL, stop_at_positional=True)
     if not rest or rest[0] in ("-h", "--help", "help"):
@@ -193,6 +239,7 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
             console_socket=_one(p, "--console-socket"),
             preserve_fds=int(_one(p, "--preserve-fds", "0")),
             no_pivot=_flag(p, "--no-pivot"),
+            foreground=command == "run" and not _flag(p, "--detach"),
         )
         pid = c.create(root, cid, opts, warn)
         if command == "create":
@@ -243,6 +290,8 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
             lines = ["ID\tPID\tSTATUS\tBUNDLE\tCREATED"]
             lines += [f"{i['id']}\t{i['pid']}\t{i['status']}\t{i['bundle']}\t{i['created']}" for i in items]
             os.write(1, ("\n".join(lines) + "\n").encode())
+    elif command == "update":
+        c.update(root, _need_id(p), _update_resources(p))
     elif command == "features":
         from dockyard.runtime.features import features
 

@@ -12,12 +12,13 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotImplementedYet, Unavailable
 from dockyard.runtime.linux.cgroups import CgroupManager
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied
-from dockyard.runtime.spec import Process, load_spec
+from dockyard.runtime.spec import Process, Resources, Spec, host_id, load_spec
 from dockyard.runtime.state import (
     FIFO_NAME,
     ContainerState,
@@ -43,6 +44,7 @@ __all__ = [
     "start",
     "state",
     "status_of",
+    "update",
     "wait_exit_code",
 ]
 
@@ -55,14 +57,11 @@ class CreateOptions(NamedTuple):
     console_socket: str = ""
     preserve_fds: int = 0
     no_pivot: bool = False
+    foreground: bool = False  # the caller will wait for the init (run): needed with a user namespace
 
 
-def _raise_child_error(line: bytes) -> None:
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        msg = {"error": line.decode(errors="replace") or "container init exited during setup", "kind": "other"}
-    if msg.get("ready"):
+def _raise_child_error(msg: dict[str, Any]) -> None:
+    if "error" not in msg:
         return
     text = str(msg.get("error") or "container init failed")
     kind = msg.get("kind")
@@ -73,16 +72,40 @@ def _raise_child_error(line: bytes) -> None:
     raise Unavailable(text)
 
 
-def _read_sync(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        if chunk.endswith(b"\n"):
-            break
-    return b"".join(chunks).strip()
+class _SyncReader:
+    """JSON lines from the child; None at EOF (the child exec'd or died)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = b""
+
+    def next(self) -> dict[str, Any] | None:
+        while b"\n" not in self._buf:
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                if not self._buf:
+                    return None
+                self._buf += b"\n"
+                break
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            return {"error": line.decode(errors="replace") or "container init exited during setup"}
+        return msg
+
+    def expect(self, key: str) -> dict[str, Any]:
+        """The next message, which must carry ``key``; the child's error (or its death) raises."""
+        msg = self.next()
+        if msg is None:
+            raise Unavailable("container init exited during setup")
+        _raise_child_error(msg)
+        if key not in msg:
+            raise Unavailable(f"unexpected message from container init: {msg}")
+        return msg
 
 
 def _close(fds: list[int], fd: int) -> None:
@@ -120,49 +143,92 @@ def _fork_into_pid_ns(pidns_fd: int) -> int:
     return pid
 
 
-def _join_and_sync(cgroups: CgroupManager, pid: int, fds: list[int], joined_w: int, sync_r: int) -> None:
+def _join_and_sync(cgroups: CgroupManager, pid: int, fds: list[int], joined_w: int, sync: _SyncReader) -> None:
     """Put the child into its cgroups, tell it so, and raise whatever it reports as failed."""
     join_error: OSError | None = None
     try:
         cgroups.join(pid)
         os.write(joined_w, b"1")
-    except OSError as e:  # the child may have died already: its own report says why
+    except BrokenPipeError:
+        pass  # the child is gone already: its own report says why
+    except OSError as e:
         join_error = e
     _close(fds, joined_w)  # on failure the child reads EOF and gives up
-    line = _read_sync(sync_r)
-    if line:
-        try:
-            _raise_child_error(line)
-        except (ExecutableNotFound, ExecutablePermissionDenied):
-            raise
-        except DockyardError:
-            if join_error is None:
-                raise
+    msg = sync.next()
+    # The child's own failure is the cause, unless it only gave up because the join failed.
+    if msg is not None and not (join_error is not None and msg.get("kind") == "cgroups"):
+        _raise_child_error(msg)
     if join_error is not None:
         raise Unavailable(f"cannot join the container's cgroups: {join_error}")
 
 
-def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) -> int:
-    """Set the container up and leave its init blocked on the exec fifo; returns the init's pid."""
-    from dockyard.runtime.linux import cgroups as cg
-    from dockyard.runtime.linux import namespaces
-    from dockyard.runtime.linux.init import InitArgs, init_child
+_PR_SET_CHILD_SUBREAPER = 36
 
-    bundle = os.path.realpath(opts.bundle)
-    spec = load_spec(bundle)
+
+def _write_id_maps(
+    pid: int, uid_maps: tuple[tuple[int, int, int], ...], gid_maps: tuple[tuple[int, int, int], ...]
+) -> None:
+    for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
+        text = "".join(f"{inside} {outside} {size}\n" for inside, outside, size in maps)
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(text)
+
+
+def _seccomp_available() -> bool:
+    from dockyard.runtime.linux import seccomp
+
+    return seccomp.available()
+
+
+def _check_spec(spec: Spec, opts: CreateOptions, warn: Callable[[str], None] | None) -> Process:
+    """Refuse what we cannot run, warn about what we will not apply; returns the process."""
     if spec.process is None:
         raise InvalidArgument("config.json has no process")
     if spec.process.terminal and not opts.console_socket:
         raise InvalidArgument("terminal: true needs --console-socket")
     if spec.namespace("mount") is None:
         raise InvalidArgument("the container needs a mount namespace")
-    if spec.namespace("user") is not None:
-        raise NotImplementedYet("user namespaces are not supported yet")
+    userns = spec.namespace("user")
+    if userns is not None:
+        if userns.path:
+            raise NotImplementedYet("joining a user namespace by path is not supported yet")
+        if not spec.uid_mappings or not spec.gid_mappings:
+            raise InvalidArgument("a user namespace needs linux.uidMappings and linux.gidMappings")
     if warn is not None:
-        if spec.has_seccomp:
-            warn("linux.seccomp is not supported yet: the container runs without a seccomp filter")
+        if spec.seccomp is not None and not _seccomp_available():
+            warn("libseccomp is not installed: the container runs without its seccomp filter")
         if spec.has_hooks:
             warn("hooks are not supported yet: they are not run")
+    return spec.process
+
+
+def _open_namespaces(spec: Spec, fds: list[int]) -> tuple[list[tuple[str, int]], int]:
+    """fds of the namespaces given by path: (kind, fd) to join in order (mount last), and the pid one (or -1)."""
+    from dockyard.runtime.linux import namespaces
+
+    join: list[tuple[str, int]] = []
+    pidns_fd = -1
+    for ns in spec.namespaces:
+        if ns.path:
+            fd = namespaces.open_ns(ns.path)
+            fds.append(fd)
+            if ns.type == "pid":
+                pidns_fd = fd
+            else:
+                join.append((ns.type, fd))
+    join.sort(key=lambda kv: kv[0] == "mount")
+    return join, pidns_fd
+
+
+def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[str], None] | None = None) -> int:
+    """Set the container up and leave its init blocked on the exec fifo; returns the init's pid."""
+    from dockyard.runtime.linux import cgroups as cg
+    from dockyard.runtime.linux.init import InitArgs, init_child
+
+    bundle = os.path.realpath(opts.bundle)
+    spec = load_spec(bundle)
+    process = _check_spec(spec, opts, warn)
+    userns = spec.namespace("user")
     rootfs = spec.root_path if spec.root_path.startswith("/") else f"{bundle}/{spec.root_path}"
     rootfs = os.path.realpath(rootfs)
     if not os.path.isdir(rootfs):
@@ -175,29 +241,25 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) 
     pid = 0
     try:
         fifo = f"{directory}/{FIFO_NAME}"
-        os.mkfifo(fifo, 0o622)
+        os.mkfifo(fifo, 0o600)
+        os.chmod(fifo, 0o622)  # the init opens it after switching to the container's user; not umask's call
+        if userns is not None:  # the init opens it as the namespace's root
+            os.chown(fifo, host_id(spec.uid_mappings, 0), host_id(spec.gid_mappings, 0))
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         fds.append(fifo_fd)
-        join: list[tuple[str, int]] = []
+        join, pidns_fd = _open_namespaces(spec, fds)
         pid_ns = spec.namespace("pid")
-        pidns_fd = -1
-        for ns in spec.namespaces:
-            if ns.path:
-                fd = namespaces.open_ns(ns.path)
-                fds.append(fd)
-                if ns.type == "pid":
-                    pidns_fd = fd
-                else:
-                    join.append((ns.type, fd))
-        join.sort(key=lambda kv: kv[0] == "mount")  # join the mount namespace last
-        new = tuple(ns.type for ns in spec.namespaces if not ns.path and ns.type != "pid")
+        new = tuple(ns.type for ns in spec.namespaces if not ns.path and ns.type not in ("pid", "user"))
+        # In a new user namespace the child makes the pid namespace itself, so that the user namespace owns it.
+        child_makes_pidns = userns is not None and pid_ns is not None and not pid_ns.path
         cgroups.create(spec.resources)
         r, w = os.pipe2(os.O_CLOEXEC)
         joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
-        fds += [r, w, joined_r, joined_w]
+        maps_r, maps_w = os.pipe2(os.O_CLOEXEC)
+        fds += [r, w, joined_r, joined_w, maps_r, maps_w]
         args = InitArgs(
             spec=spec,
-            process=spec.process,
+            process=process,
             bundle=bundle,
             rootfs=rootfs,
             cgroup_paths=cgroups.paths,
@@ -210,13 +272,30 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) 
             sync_fd=w,
             joined_fd=joined_r,
             no_pivot=opts.no_pivot,
+            user_namespace=userns is not None,
+            new_pid_namespace=child_makes_pidns,
+            maps_fd=maps_r,
         )
-        pid = os.fork() if pid_ns is None else _fork_into_pid_ns(pidns_fd)
+        if userns is not None and opts.foreground and child_makes_pidns:
+            # The init will be our grandchild: adopt it when its parent exits, to wait for it.
+            from dockyard.runtime.linux import libc
+
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        pid = os.fork() if pid_ns is None or child_makes_pidns else _fork_into_pid_ns(pidns_fd)
         if pid == 0:
             init_child(args)
         _close(fds, w)
         _close(fds, joined_r)
-        _join_and_sync(cgroups, pid, fds, joined_w, r)
+        _close(fds, maps_r)
+        sync = _SyncReader(r)
+        if userns is not None:
+            sync.expect("userns")
+            _write_id_maps(pid, spec.uid_mappings, spec.gid_mappings)
+            os.write(maps_w, b"1")
+            if child_makes_pidns:
+                middle, pid = pid, int(sync.expect("pid")["pid"])
+                _reap(middle)
+        _join_and_sync(cgroups, pid, fds, joined_w, sync)
         st = ContainerState(
             id=container_id,
             pid=pid,
@@ -247,7 +326,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Any = None) 
             os.close(fd)
 
 
-def _remove(directory: str, cgroups: Any) -> None:
+def _remove(directory: str, cgroups: CgroupManager) -> None:
     try:
         cgroups.destroy()
     finally:
@@ -399,6 +478,16 @@ def resume(root: str, container_id: str) -> None:
     manager_from_paths(st.cgroups).thaw()
 
 
+def update(root: str, container_id: str, resources: Resources) -> None:
+    """Change a live container's cgroup limits."""
+    from dockyard.runtime.linux.cgroups import manager_from_paths
+
+    directory, st = load_state(root, container_id)
+    if status_of(directory, st) == "stopped":
+        raise Conflict("container not running")
+    manager_from_paths(st.cgroups).apply(resources)
+
+
 def ps(root: str, container_id: str) -> list[int]:
     from dockyard.runtime.linux.cgroups import manager_from_paths
 
@@ -463,6 +552,7 @@ def exec_process(
             preserve_fds=preserve_fds,
             sync_fd=w,
             joined_fd=joined_r,
+            seccomp=load_spec(st.bundle).seccomp,
         )
         pid = _fork_into_pid_ns(pidns_fd) if "pid" in st.namespaces else os.fork()
         if pid == 0:
@@ -471,7 +561,7 @@ def exec_process(
         _close(fds, joined_r)
         try:
             # EOF without a message: the exec succeeded (the pipe was close-on-exec).
-            _join_and_sync(manager_from_paths(st.cgroups), pid, fds, joined_w, r)
+            _join_and_sync(manager_from_paths(st.cgroups), pid, fds, joined_w, _SyncReader(r))
         except BaseException:
             _reap(pid)
             pid = 0

@@ -7,6 +7,7 @@ from typing import Any
 from dockyard.runtime.caps import CAPABILITIES
 from dockyard.runtime.linux.namespaces import CLONE_FLAGS
 from dockyard.runtime.mountflags import _FLAGS, _PROPAGATION
+from dockyard.runtime.seccomp import _ACTIONS, _ARCHES, _OPS
 
 __all__ = ["features"]
 
@@ -18,10 +19,15 @@ def features() -> dict[str, Any]:
         "hooks": [],
         "mountOptions": sorted([*_FLAGS, *_PROPAGATION]),
         "linux": {
-            "namespaces": sorted(k for k in CLONE_FLAGS if k != "user"),
+            "namespaces": sorted(CLONE_FLAGS),
             "capabilities": list(CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(_ACTIONS),
+                "operators": sorted(_OPS),
+                "archs": sorted(_ARCHES),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -11,6 +11,7 @@ import json
 from typing import Any, NamedTuple
 
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.seccomp import Seccomp, parse_seccomp
 
 __all__ = [
     "NAMESPACE_TYPES",
@@ -23,9 +24,11 @@ __all__ = [
     "Spec",
     "SpecMount",
     "User",
+    "host_id",
     "load_process",
     "load_spec",
     "parse_process",
+    "parse_resources",
     "parse_spec",
 ]
 
@@ -120,7 +123,7 @@ class Spec(NamedTuple):
     uid_mappings: tuple[tuple[int, int, int], ...] = ()
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
-    has_seccomp: bool = False
+    seccomp: Seccomp | None = None
     devices: tuple[Device, ...] = ()
     has_hooks: bool = False
 
@@ -212,6 +215,11 @@ def parse_process(doc: Any) -> Process:
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         oom_score_adj=_int(p.get("oomScoreAdj"), "process.oomScoreAdj"),
     )
+
+
+def parse_resources(doc: Any) -> Resources:
+    """A ``linux.resources`` object (also what ``update --resources`` reads)."""
+    return _resources(doc)
 
 
 def _resources(doc: Any) -> Resources:
@@ -316,10 +324,18 @@ def parse_spec(doc: Any) -> Spec:
         uid_mappings=_mappings(linux.get("uidMappings"), "linux.uidMappings"),
         gid_mappings=_mappings(linux.get("gidMappings"), "linux.gidMappings"),
         annotations=tuple((str(k), str(v)) for k, v in annotations.items()),
-        has_seccomp=linux.get("seccomp") is not None,
+        seccomp=parse_seccomp(linux.get("seccomp")),
         devices=_devices(linux.get("devices")),
         has_hooks=any(_obj(d.get("hooks"), "hooks").values()),
     )
+
+
+def host_id(maps: tuple[tuple[int, int, int], ...], inside: int) -> int:
+    """The host id a user namespace's ``inside`` id maps to, from (containerID, hostID, size) triples."""
+    for start, outside, size in maps:
+        if start <= inside < start + size:
+            return outside + inside - start
+    raise InvalidArgument(f"id {inside} is not mapped into the user namespace")
 
 
 def _load_json(path: str) -> Any:

@@ -376,6 +376,8 @@ class Shim:
         except (MountError, OSError) as e:
             init.status = "failed"
             raise RequestError("Internal", str(e)) from None
+        if cfg.log_path and self.log is None:
+            self._open_log()  # an empty log exists from the start, as with dockerd
         pid_file = os.path.join(cfg.state_dir, "init.pid")
         try:
             self._launch(init, pid_file, lambda console, stdio: self.runtime.create(pid_file, console, stdio))

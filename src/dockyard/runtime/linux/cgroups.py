@@ -34,6 +34,9 @@ class CgroupManager(Protocol):
     def create(self, resources: Resources) -> None:
         """Make the directories and apply limits."""
 
+    def apply(self, resources: Resources) -> None:
+        """Change limits of an existing cgroup (``update``); fields left None stay as they are."""
+
     def join(self, pid: int) -> None:
         """Move ``pid`` (0: the caller) into the cgroup(s)."""
 
@@ -60,6 +63,22 @@ def _write(path: str, value: str) -> None:
 def _read(path: str) -> str:
     with open(path) as f:
         return f.read()
+
+
+def _mkdir(path: str) -> None:
+    """mkdir with mode 0755 whatever the umask: a user namespace's root must reach its cgroup to bind it."""
+    os.mkdir(path)
+    os.chmod(path, 0o755)
+
+
+def _mkdirs(path: str) -> None:
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        _mkdirs(parent)
+    try:
+        _mkdir(path)
+    except FileExistsError:
+        pass
 
 
 def _rmdir(path: str) -> None:
@@ -110,8 +129,8 @@ class V1Cgroups:
             if "cpuset" in name.split(","):
                 self._make_cpuset(path)
             else:
-                os.makedirs(path, exist_ok=True)
-        self._apply(resources)
+                _mkdirs(path)
+        self.apply(resources)
 
     @staticmethod
     def _make_cpuset(path: str) -> None:
@@ -120,14 +139,14 @@ class V1Cgroups:
         if not os.path.isdir(parent):
             V1Cgroups._make_cpuset(parent)
         try:
-            os.mkdir(path)
+            _mkdir(path)
         except FileExistsError:
             pass
         for f in ("cpuset.cpus", "cpuset.mems"):
             if not _read(f"{path}/{f}").strip():
                 _write(f"{path}/{f}", _read(f"{parent}/{f}").strip() or "\n")
 
-    def _apply(self, r: Resources) -> None:
+    def apply(self, r: Resources) -> None:
         mem, pids, cpu, cpuset, devices = (self._path(s) for s in ("memory", "pids", "cpu", "cpuset", "devices"))
         if mem and r.memory_limit is not None:
             _write(f"{mem}/memory.limit_in_bytes", str(r.memory_limit))
@@ -224,12 +243,12 @@ class V2Cgroups:
                         pass  # e.g. the host's root cgroup has processes; limits will then not apply
             cur = f"{cur}/{part}"
             try:
-                os.mkdir(cur)
+                _mkdir(cur)
             except FileExistsError:
                 pass
-        self._apply(resources)
+        self.apply(resources)
 
-    def _apply(self, r: Resources) -> None:
+    def apply(self, r: Resources) -> None:
         p = self._path
         if r.memory_limit is not None:
             _write(f"{p}/memory.max", "max" if r.memory_limit < 0 else str(r.memory_limit))

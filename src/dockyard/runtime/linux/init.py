@@ -17,9 +17,10 @@ from dockyard.errors import DockyardError
 from dockyard.runtime.linux import console, namespaces, process, rootfs
 from dockyard.runtime.mountinfo import CgroupLayout
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied, find_executable, path_from_env
+from dockyard.runtime.seccomp import Seccomp
 from dockyard.runtime.spec import Process, Spec
 
-__all__ = ["ExecArgs", "InitArgs", "error_kind", "exec_child", "init_child"]
+__all__ = ["ExecArgs", "InitArgs", "NotJoined", "error_kind", "exec_child", "init_child"]
 
 PR_SET_PDEATHSIG = 1
 
@@ -39,6 +40,9 @@ class InitArgs(NamedTuple):
     sync_fd: int
     joined_fd: int
     no_pivot: bool = False
+    user_namespace: bool = False  # unshare one first; the parent writes the id maps
+    new_pid_namespace: bool = False  # unshare pid inside the user namespace and fork the init
+    maps_fd: int = -1
 
 
 class ExecArgs(NamedTuple):
@@ -48,6 +52,7 @@ class ExecArgs(NamedTuple):
     preserve_fds: int
     sync_fd: int
     joined_fd: int
+    seccomp: Seccomp | None = None  # the container's profile applies to exec'd processes too
 
 
 def error_kind(exc: BaseException) -> str:
@@ -55,6 +60,8 @@ def error_kind(exc: BaseException) -> str:
         return "notfound"
     if isinstance(exc, ExecutablePermissionDenied):
         return "permission"
+    if isinstance(exc, NotJoined):
+        return "cgroups"
     return "other"
 
 
@@ -66,9 +73,13 @@ def _report(sync_fd: int, exc: BaseException) -> None:
         pass
 
 
+class NotJoined(RuntimeError):
+    """The parent could not move us into the cgroups (it reports the real error itself)."""
+
+
 def _wait_joined(fd: int) -> None:
     if os.read(fd, 1) != b"1":
-        raise RuntimeError("the runtime could not put the process into its cgroups")
+        raise NotJoined("the runtime could not put the process into its cgroups")
     os.close(fd)
 
 
@@ -92,14 +103,32 @@ def _setup_tty(proc: Process, sock_fd: int, bind_console: bool) -> None:
     console.make_controlling(slave)
 
 
-def _become(proc: Process, allowed_caps: int) -> str:
-    """rlimits, user, capabilities, cwd; returns the resolved program path."""
+def _install_seccomp(profile: Seccomp | None) -> None:
+    if profile is None:
+        return
+    from dockyard.runtime.linux import seccomp
+
+    if seccomp.available():  # create has warned otherwise
+        seccomp.install(profile)
+
+
+def _become(proc: Process, allowed_caps: int, profile: Seccomp | None) -> str:
+    """rlimits, user, capabilities, cwd, seccomp; returns the resolved program path.
+
+    Like runc: without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the
+    capabilities are dropped; with it, as late as possible. Either way what runs after it (our
+    own last syscalls up to execve) is what any sane profile allows.
+    """
     process.apply_rlimits(proc.rlimits)
+    if not proc.no_new_privileges:
+        _install_seccomp(profile)
     process.apply_user_and_caps(proc, allowed_caps)
     os.chdir(proc.cwd)
+    path = find_executable(proc.args[0], path_from_env(proc.env))
     if proc.no_new_privileges:
         process.set_no_new_privs()
-    return find_executable(proc.args[0], path_from_env(proc.env))
+        _install_seccomp(profile)
+    return path
 
 
 def _execve(path: str, proc: Process) -> NoReturn:
@@ -119,14 +148,36 @@ def _execve(path: str, proc: Process) -> NoReturn:
     raise AssertionError("unreachable")
 
 
+def _enter_user_namespace(a: InitArgs) -> None:
+    """unshare(CLONE_NEWUSER), let the parent map ids, become the namespace's root; maybe fork the init."""
+    namespaces.unshare(["user"])
+    os.write(a.sync_fd, b'{"userns": true}\n')
+    if os.read(a.maps_fd, 1) != b"1":
+        raise RuntimeError("the runtime could not write the id maps")
+    os.close(a.maps_fd)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    if a.new_pid_namespace:
+        namespaces.unshare(["pid"])
+        pid = os.fork()
+        if pid:
+            os.write(a.sync_fd, json.dumps({"pid": pid}).encode() + b"\n")
+            os._exit(0)
+        # The new init is pid 1 of its namespace; fork cleared its parent-death signal, and its parent
+        # (this process) exits now anyway, so none is set: the runtime kills it itself if setup fails.
+
+
 def init_child(a: InitArgs) -> NoReturn:
     """Body of the container's init. Never returns."""
     try:
         process.prctl_pdeathsig(signal.SIGKILL)
+        os.umask(0o022)  # runc's default for what we create and for the process (process.user.umask overrides)
         allowed = process.host_cap_mask()
         for kind, fd in a.join_fds:
             namespaces.join(fd, kind)
             os.close(fd)
+        if a.user_namespace:
+            _enter_user_namespace(a)
         joined = False
         if "cgroup" in a.new_namespaces:  # the namespace's root is the cgroup we are in when unsharing
             _wait_joined(a.joined_fd)
@@ -151,7 +202,7 @@ def init_child(a: InitArgs) -> NoReturn:
             _setup_tty(proc, sock_fd, bind_console=True)
         rootfs.finish_rootfs(spec)
         process.set_oom_score_adj(proc.oom_score_adj)
-        path = _become(proc, allowed)
+        path = _become(proc, allowed, spec.seccomp)
         if not joined:
             _wait_joined(a.joined_fd)
         process.prctl_pdeathsig(0)
@@ -178,6 +229,7 @@ def exec_child(a: ExecArgs) -> NoReturn:
     """Body of an exec'd process: join the container, become its process, execve. Never returns."""
     try:
         process.prctl_pdeathsig(signal.SIGKILL)
+        os.umask(0o022)
         allowed = process.host_cap_mask()
         proc = a.process
         # The socket lives on the host: connect before entering the container's mount namespace.
@@ -188,7 +240,7 @@ def exec_child(a: ExecArgs) -> NoReturn:
         os.setsid()
         if proc.terminal:
             _setup_tty(proc, sock_fd, bind_console=False)
-        path = _become(proc, allowed)
+        path = _become(proc, allowed, a.seccomp)
         _wait_joined(a.joined_fd)
         process.prctl_pdeathsig(0)
         _close_extra_fds(3 + a.preserve_fds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 
@@ -80,9 +81,15 @@ def apply_user_and_caps(process: Process, allowed: int) -> None:
     ``allowed`` is :func:`host_cap_mask`; capabilities the host lacks are skipped, not fatal.
     """
     bounding, effective, permitted, inheritable, ambient = _masks(process.capabilities, allowed)
-    for cap in range(allowed.bit_length()):
-        if allowed >> cap & 1 and not bounding >> cap & 1:
-            libc.prctl(PR_CAPBSET_DROP, cap)
+    # Every cap the spec leaves out, not only those the host has: entering a user namespace refills the set.
+    for cap in range(64):
+        if not bounding >> cap & 1:
+            try:
+                libc.prctl(PR_CAPBSET_DROP, cap)
+            except OSError as e:
+                if e.errno != errno.EINVAL:  # EINVAL: past the kernel's last capability
+                    raise
+                break
     user = process.user
     libc.prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups(list(user.additional_gids))

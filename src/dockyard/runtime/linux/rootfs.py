@@ -11,11 +11,14 @@ from dockyard.runtime.linux import libc
 from dockyard.runtime.mountflags import (
     MS_BIND,
     MS_MOVE,
+    MS_NOATIME,
     MS_NODEV,
+    MS_NODIRATIME,
     MS_NOEXEC,
     MS_NOSUID,
     MS_RDONLY,
     MS_REC,
+    MS_RELATIME,
     MS_REMOUNT,
     MS_SLAVE,
     parse_mount_options,
@@ -28,6 +31,7 @@ from dockyard.runtime.spec import Device, Spec, SpecMount
 __all__ = ["finish_rootfs", "move_into", "pivot_into", "prepare_rootfs"]
 
 MNT_DETACH = 2
+_ST_RELATIME = 4096  # statvfs's bit; mount(2) calls it MS_RELATIME
 _REMOUNT_KEEP = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
 
 
@@ -44,7 +48,7 @@ def _bind(source: str, dest: str, flags: int, propagation: tuple[int, ...] = ())
     extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
     if extra:
         # Flags of a bind mount only take effect on a remount.
-        libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | extra)
+        libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | extra | _locked_flags(dest))
     for p in propagation:
         libc.mount(None, dest, None, p)
 
@@ -176,8 +180,13 @@ def _mask(path: str) -> None:
 
 
 def _locked_flags(path: str) -> int:
-    """nosuid/nodev/noexec of the mount holding ``path``: a bind remount must keep them."""
-    return os.statvfs(path).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    """nosuid/nodev/noexec/atime flags of the mount at ``path``: a bind remount must keep them (user namespaces
+    refuse to drop them)."""
+    st = os.statvfs(path).f_flag
+    flags = st & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    if st & _ST_RELATIME:
+        flags |= MS_RELATIME
+    return flags
 
 
 def _readonly(path: str) -> None:

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Median latency of ``run --rm busybox true`` through the docker CLI and through
+``dockyard`` against a scratch dockyardd, beside ``crun run`` of an equivalent
+bundle when crun is installed; plus dockyardd's idle RSS and an idle shim's RSS.
+
+Targets (issue #2, this 2-core VM): docker CLI -> dockyardd <= 150 ms median;
+dockyardd idle RSS <= 60 MB; an idle shim <= 15 MB.
+
+Usage: sudo python3 bench/run_bench.py [-n RUNS] [--runtime NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+from dockyard.testing.daemon import DaemonProcess  # noqa: E402
+
+
+def timed(cmd: list[str], env: dict[str, str], n: int) -> list[float]:
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm-up
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def crun_bundle(tmp: str) -> str:
+    bundle = os.path.join(tmp, "bundle")
+    rootfs = os.path.join(bundle, "rootfs", "bin")
+    os.makedirs(rootfs)
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "busybox"))
+    os.symlink("busybox", os.path.join(rootfs, "true"))
+    subprocess.run(["crun", "spec"], cwd=bundle, check=True)
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["process"]["args"] = ["/bin/true"]
+    spec["process"]["terminal"] = False
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    return bundle
+
+
+def report(name: str, xs: list[float]) -> None:
+    print(f"{name:<44} median {statistics.median(xs) * 1000:7.1f} ms   min {min(xs) * 1000:7.1f}   max {max(xs) * 1000:7.1f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=20)
+    ap.add_argument("--runtime", default="", help="daemon default runtime (dockyard-runtime, runc, crun)")
+    args = ap.parse_args()
+    extra = ("--default-runtime", args.runtime) if args.runtime else ()
+    d = DaemonProcess(extra_args=extra)
+    try:
+        d.start()
+        d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
+        env = d.env()
+        print(f"runtime: {args.runtime or 'dockyard-runtime'}; {args.n} runs each after a warm-up")
+        if shutil.which("docker"):
+            report("docker run --rm busybox true -> dockyardd", timed(["docker", "run", "--rm", "busybox", "true"], env, args.n))
+        report("dockyard run --rm busybox true", timed(["dockyard", "run", "--rm", "busybox", "true"], env, args.n))
+        if shutil.which("crun"):
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle = crun_bundle(tmp)
+                xs = timed(["crun", "run", "--bundle", bundle, "bench-crun"], dict(os.environ), args.n)
+                report("crun run (same busybox, no daemon)", xs)
+        time.sleep(1)
+        assert d.proc is not None
+        print(f"{'dockyardd idle RSS':<44} {rss_mb(d.proc.pid):7.1f} MB")
+        r = subprocess.run(["docker", "run", "-d", "busybox", "sleep", "60"], env=env, capture_output=True, text=True)
+        cid = r.stdout.strip()
+        time.sleep(0.5)
+        shims = subprocess.run(["pgrep", "-f", f"dockyard.shim.*{cid}|shim.*{cid[:12]}"], capture_output=True, text=True)
+        for pid in shims.stdout.split():
+            print(f"{'idle shim RSS':<44} {rss_mb(int(pid)):7.1f} MB")
+        subprocess.run(["docker", "rm", "-f", cid], env=env, capture_output=True)
+    finally:
+        d.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
