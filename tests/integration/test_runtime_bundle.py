@@ -403,6 +403,12 @@ def test_exec_joins_the_container(ctr: Container, tmp_path: Path) -> None:
     assert res.returncode == 7, res.stderr
     assert res.stdout.split() == ["exechost", "sleep", "1000", "CapEff:", "00000000a80425fb"]
 
+    # runc's other form: the command after the id, the rest from config.json's process
+    res = ctr.cli(
+        "exec", "--env", "EXTRA=1", "--cwd", "/tmp", ctr.id, "sh", "-c", "echo $EXTRA $PWD; exit 2", check=False
+    )
+    assert (res.returncode, res.stdout) == (2, "1 /tmp\n"), res.stderr
+
     process["args"] = ["nosuch"]
     (tmp_path / "process.json").write_text(json.dumps(process))
     res = ctr.cli("exec", "--process", str(tmp_path / "process.json"), ctr.id, check=False)
@@ -795,3 +801,25 @@ def test_update_changes_limits(ctr: Container, tmp_path: Path) -> None:
         assert (base / "pids/dockyard-test" / ctr.id / "pids.max").read_text().strip() == "20"
         assert (base / "memory/dockyard-test" / ctr.id / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
         assert (base / "cpu/dockyard-test" / ctr.id / "cpu.shares").read_text().strip() == "256"
+
+
+def test_duplicate_id_double_start_and_bad_rootfs_leave_nothing(ctr: Container) -> None:
+    ctr.write_spec(["sleep", "1000"])
+    ctr.create()
+    ctr.wait_created()
+    again = ctr.cli("create", "--bundle", str(ctr.bundle), ctr.id, check=False)
+    assert again.returncode != 0
+    assert "exist" in again.stderr
+    assert ctr.state()["status"] == "created"  # the first one is untouched
+    ctr.cli("start", ctr.id)
+    assert ctr.cli("start", ctr.id, check=False).returncode != 0
+    assert ctr.state()["status"] == "running"
+    ctr.cli("delete", "--force", ctr.id)
+
+    other = f"{ctr.id}-bad"
+    spec = default_spec(["true"], rootfs=str(ctr.bundle / "missing"), cgroups_path=f"/dockyard-test/{other}")
+    (ctr.bundle / "config.json").write_text(json.dumps(spec))
+    bad = ctr.cli("create", "--bundle", str(ctr.bundle), other, check=False)
+    assert bad.returncode != 0
+    assert not (ctr.state_root / other).exists()
+    assert cgroup_dirs(other) == []

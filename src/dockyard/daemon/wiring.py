@@ -63,9 +63,11 @@ def cgroup_version() -> str:
 class Daemon:
     app: web.Application
     engine: Engine
+    tasks: Any
 
     async def shutdown(self) -> None:
         await self.engine.containers.shutdown()
+        await self.tasks.close()
 
 
 def _runtime_paths(cfg: DaemonConfig) -> dict[str, str]:
@@ -96,13 +98,14 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     events = EventBus()
     images = ImageService(root=cfg.data_root, snapshotter=snapshots, events=events)
     store = ContainerStore(os.path.join(cfg.data_root, "containers.db"))
+    tasks = ShimTaskManager(keep_spare=True)
     runtimes = _runtime_paths(cfg)
     containers = ContainerService(
         store=store,
         images=images,
         snapshots=snapshots,
         mounter=KernelMounter(),
-        tasks=ShimTaskManager(),
+        tasks=tasks,
         events=events,
         data_root=cfg.data_root,
         exec_root=cfg.exec_root,
@@ -129,4 +132,4 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     app = build_app(
         [system_routes.routes(engine), container_routes.routes(engine), image_routes.routes(engine)]
     )
-    return Daemon(app=app, engine=engine)
+    return Daemon(app=app, engine=engine, tasks=tasks)

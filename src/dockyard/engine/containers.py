@@ -492,8 +492,9 @@ class ContainerService:
             rootfs = os.path.join(rec.bundle, "rootfs")
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._mounter.unmount, rootfs)
-            with contextlib.suppress(Exception):
-                await self._tasks.cleanup(rec.id, rec.state_dir)
+            if _shim_may_remain(rec.state_dir):
+                with contextlib.suppress(Exception):
+                    await self._tasks.cleanup(rec.id, rec.state_dir)
             await asyncio.to_thread(self._snapshots.remove, rec.id)
             await asyncio.to_thread(shutil.rmtree, rec.bundle, True)
             await asyncio.to_thread(shutil.rmtree, self.container_dir(rec.id), True)
@@ -607,6 +608,11 @@ class ContainerService:
         if st.status == "exited" or st.finished_at != ZERO_TIME:
             return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
         return "Created"
+
+
+def _shim_may_remain(state_dir: str) -> bool:
+    """A shim that was deleted cleanly leaves neither its pid file nor its socket."""
+    return any(os.path.exists(os.path.join(state_dir, f)) for f in ("shim.pid", "shim.sock"))
 
 
 def _runtime_key(name: str) -> str:

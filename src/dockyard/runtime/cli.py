@@ -9,12 +9,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from dockyard.errors import DockyardError, InvalidArgument
-
-if TYPE_CHECKING:
-    from dockyard.runtime.spec import Process, Resources
+from dockyard.runtime import container as c
+from dockyard.runtime.log import RuntimeLog
+from dockyard.runtime.signals import parse_signal
+from dockyard.runtime.spec import Process, Resources, User, load_process, load_spec, parse_resources
+from dockyard.runtime.state import load_state
 
 __all__ = ["DEFAULT_ROOT", "main"]
 
@@ -107,14 +109,10 @@ def _print(obj: object) -> None:
 
 
 def _exec_process(root: str, p: Parsed, cid: str) -> Process:
-    from dockyard.runtime.spec import Process, User, load_process, load_spec
-
     if p.opts.get("--process"):
         return load_process(_one(p, "--process"))
     if len(p.args) < 2:
         raise InvalidArgument("exec needs --process or a command")
-    from dockyard.runtime.state import load_state
-
     _, st = load_state(root, cid)
     base = load_spec(st.bundle).process or Process(args=("sh",))
     user = base.user
@@ -153,8 +151,6 @@ def _wait_forwarding_signals(pid: int, held: set[int]) -> int:
     """
     import signal
 
-    from dockyard.runtime.container import wait_exit_code
-
     def forward(signum: int, _frame: object) -> None:
         try:
             os.kill(pid, signum)
@@ -167,7 +163,7 @@ def _wait_forwarding_signals(pid: int, held: set[int]) -> int:
         saved[sig] = signal.signal(sig, forward)
     _release_signals(held)
     try:
-        return wait_exit_code(pid)
+        return c.wait_exit_code(pid)
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
@@ -175,8 +171,6 @@ def _wait_forwarding_signals(pid: int, held: set[int]) -> int:
 
 def _update_resources(p: Parsed) -> Resources:
     """``--resources FILE`` (or ``-`` for stdin) as runc takes it, then the single-value flags on top."""
-    from dockyard.runtime.spec import parse_resources
-
     doc: dict[str, dict[str, object]] = {}
     source = _one(p, "--resources")
     if source:
@@ -229,8 +223,6 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
     if command == "exec" and _:
         p = Parsed(p.opts, p.args + _)
         # options after the id belong to the command, as runc does not allow them there
-    from dockyard.runtime import container as c
-
     if command in ("create", "run"):
         cid = _need_id(p)
         opts = c.CreateOptions(
@@ -263,8 +255,6 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
     elif command == "state":
         _print(c.state(root, _need_id(p)))
     elif command == "kill":
-        from dockyard.runtime.signals import parse_signal
-
         cid = _need_id(p, extra=1)
         sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15
         c.kill(root, cid, sig, _flag(p, "--all"))
@@ -324,8 +314,6 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one runtime command; returns the exit status (never calls sys.exit)."""
-    from dockyard.runtime.log import RuntimeLog
-
     args = sys.argv[1:] if argv is None else list(argv)
     log = RuntimeLog()
     try:

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotImplementedYet, Unavailable
-from dockyard.runtime.linux.cgroups import CgroupManager
+from dockyard.runtime.linux import libc, namespaces
+from dockyard.runtime.linux.cgroups import (
+    CgroupManager,
+    cgroup_relpath,
+    detect_layout,
+    manager_for,
+    manager_from_paths,
+)
+from dockyard.runtime.linux.init import ExecArgs, InitArgs, exec_child, init_child
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied
 from dockyard.runtime.spec import Process, Resources, Spec, host_id, load_spec
 from dockyard.runtime.state import (
@@ -126,8 +134,6 @@ def _fork_into_pid_ns(pidns_fd: int) -> int:
 
     Only the child moves: the caller's namespace for later children is restored.
     """
-    from dockyard.runtime.linux import libc, namespaces
-
     own = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
     pid = -1
     try:
@@ -204,8 +210,6 @@ def _check_spec(spec: Spec, opts: CreateOptions, warn: Callable[[str], None] | N
 
 def _open_namespaces(spec: Spec, fds: list[int]) -> tuple[list[tuple[str, int]], int]:
     """fds of the namespaces given by path: (kind, fd) to join in order (mount last), and the pid one (or -1)."""
-    from dockyard.runtime.linux import namespaces
-
     join: list[tuple[str, int]] = []
     pidns_fd = -1
     for ns in spec.namespaces:
@@ -222,9 +226,6 @@ def _open_namespaces(spec: Spec, fds: list[int]) -> tuple[list[tuple[str, int]],
 
 def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[str], None] | None = None) -> int:
     """Set the container up and leave its init blocked on the exec fifo; returns the init's pid."""
-    from dockyard.runtime.linux import cgroups as cg
-    from dockyard.runtime.linux.init import InitArgs, init_child
-
     bundle = os.path.realpath(opts.bundle)
     spec = load_spec(bundle)
     process = _check_spec(spec, opts, warn)
@@ -235,8 +236,8 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
         raise InvalidArgument(f"rootfs {rootfs} is not a directory")
 
     directory = create_container_dir(root, container_id)
-    layout = cg.detect_layout()
-    cgroups = cg.manager_for(layout, cg.cgroup_relpath(spec.cgroups_path, container_id))
+    layout = detect_layout()
+    cgroups = manager_for(layout, cgroup_relpath(spec.cgroups_path, container_id))
     fds: list[int] = []
     pid = 0
     try:
@@ -278,8 +279,6 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
         )
         if userns is not None and opts.foreground and child_makes_pidns:
             # The init will be our grandchild: adopt it when its parent exits, to wait for it.
-            from dockyard.runtime.linux import libc
-
             libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         pid = os.fork() if pid_ns is None or child_makes_pidns else _fork_into_pid_ns(pidns_fd)
         if pid == 0:
@@ -337,8 +336,6 @@ def _remove(directory: str, cgroups: CgroupManager) -> None:
 
 
 def status_of(directory: str, st: ContainerState) -> str:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     if process_status(st.pid, st.start_time) == "dead":
         return "stopped"
     if os.path.exists(f"{directory}/{FIFO_NAME}"):
@@ -401,8 +398,6 @@ def start(root: str, container_id: str) -> None:
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     directory, st = load_state(root, container_id)
     if status_of(directory, st) == "stopped":
         raise Conflict("container not running")
@@ -426,8 +421,6 @@ def _wait_dead(st: ContainerState) -> None:
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     try:
         directory, st = load_state(root, container_id)
     except NotFound:
@@ -460,8 +453,6 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
 
 def pause(root: str, container_id: str) -> None:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     directory, st = load_state(root, container_id)
     status = status_of(directory, st)
     if status not in ("running", "created"):
@@ -470,8 +461,6 @@ def pause(root: str, container_id: str) -> None:
 
 
 def resume(root: str, container_id: str) -> None:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     directory, st = load_state(root, container_id)
     if status_of(directory, st) != "paused":
         raise Conflict("container is not paused")
@@ -480,8 +469,6 @@ def resume(root: str, container_id: str) -> None:
 
 def update(root: str, container_id: str, resources: Resources) -> None:
     """Change a live container's cgroup limits."""
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     directory, st = load_state(root, container_id)
     if status_of(directory, st) == "stopped":
         raise Conflict("container not running")
@@ -489,8 +476,6 @@ def update(root: str, container_id: str, resources: Resources) -> None:
 
 
 def ps(root: str, container_id: str) -> list[int]:
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-
     _, st = load_state(root, container_id)
     return sorted(manager_from_paths(st.cgroups).pids())
 
@@ -517,10 +502,6 @@ def exec_process(
     preserve_fds: int = 0,
 ) -> int:
     """Start ``proc`` inside a running container; returns its pid once it has exec'd."""
-    from dockyard.runtime.linux import namespaces
-    from dockyard.runtime.linux.cgroups import manager_from_paths
-    from dockyard.runtime.linux.init import ExecArgs, exec_child
-
     directory, st = load_state(root, container_id)
     status = status_of(directory, st)
     if status != "running":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dockyard.shim.paths import PID_FILE, SOCKET_NAME
+from dockyard.shim.paths import PID_FILE, SHIM_LOG, SOCKET_NAME
 
 __all__ = ["BOOTSTRAP", "main"]
 
@@ -27,6 +27,7 @@ BOOTSTRAP = (
 
 USAGE = (
     "usage: dockyard-shim [serve] --state-dir DIR [--ready-fd N] [--linger SECONDS] [--no-fork]\n"
+    "       dockyard-shim spare   (then the arguments above on stdin, NUL-separated, one line)\n"
     "       dockyard-shim cleanup --state-dir DIR"
 )
 
@@ -54,9 +55,41 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, str]]:
     return command, opts
 
 
+def spare() -> int:
+    """A warm shim kept ready by the daemon: imports done, it waits for its command line.
+
+    The daemon writes one line of NUL-separated arguments to stdin when a container
+    starts, sparing that start an interpreter launch and the imports. EOF (the daemon
+    went away) ends the spare.
+    """
+    import dockyard.runtime.cli  # noqa: F401  the built-in runtime, used by most containers
+    import dockyard.shim.server  # noqa: F401
+
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return 0
+        line += chunk
+    args = [a for a in line[:-1].decode().split("\0") if a]
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if "--state-dir" in args[:-1]:
+        # A launched shim gets its log as stderr from the daemon; a spare opens it itself.
+        state_dir = args[args.index("--state-dir") + 1]
+        log = os.open(os.path.join(state_dir, SHIM_LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(log, 2)
+        os.close(log)
+    return main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["spare"]:
+        return spare()
     try:
-        command, opts = _parse(sys.argv[1:] if argv is None else argv)
+        command, opts = _parse(argv)
         ready_fd = int(opts.get("ready-fd", "-1"))
         linger = float(opts.get("linger", "-1"))
     except ValueError as e:

@@ -269,6 +269,21 @@ class ShimTask(_ShimProcess):
         return proc
 
 
+class _Spare:
+    """A spare shim process and the read end of its readiness pipe."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, rfd: int, child_fd: int) -> None:
+        self.proc = proc
+        self.rfd = rfd
+        self.child_fd = child_fd  # the write end's number inside the spare
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.rfd)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+
 class ShimTaskManager:
     """Starts one ``dockyard-shim`` per container (implements ``tasks.api.TaskManager``).
 
@@ -277,10 +292,56 @@ class ShimTaskManager:
     disk for ``exit_status``).
     """
 
-    def __init__(self, python: str = sys.executable, *, exit_linger: float = 30.0, ready_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        python: str = sys.executable,
+        *,
+        exit_linger: float = 30.0,
+        ready_timeout: float = 10.0,
+        keep_spare: bool = False,
+    ) -> None:
         self._python = python
         self._exit_linger = exit_linger
         self._ready_timeout = ready_timeout
+        # A warm shim (interpreter started, imports done) waiting for the next container:
+        # it takes an interpreter launch off the start path.
+        self._keep_spare = keep_spare
+        self._spare: _Spare | None = None
+        self._spare_task: asyncio.Task[None] | None = None
+
+    async def _make_spare(self) -> None:
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.shim_argv("spare"),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                pass_fds=(wfd,),
+                start_new_session=True,
+                cwd="/",
+            )
+        except BaseException:
+            os.close(rfd)
+            os.close(wfd)
+            raise
+        os.close(wfd)  # the spare holds it at the same number
+        self._spare = _Spare(proc, rfd, wfd)
+
+    def _refill(self) -> None:
+        if self._keep_spare and (self._spare_task is None or self._spare_task.done()):
+            self._spare_task = asyncio.ensure_future(self._make_spare())
+
+    async def close(self) -> None:
+        """Let the spare go (it exits on EOF)."""
+        if self._spare_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._spare_task
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
+            with contextlib.suppress(ProcessLookupError):
+                await spare.proc.wait()
 
     def shim_argv(self, *args: str) -> list[str]:
         """The command line of a shim: a lean interpreter (no site, isolated) running the bootstrap."""
@@ -300,10 +361,51 @@ class ShimTaskManager:
             raise
         return task
 
+    async def _use_spare(self, state_dir: str) -> tuple[asyncio.subprocess.Process, int] | None:
+        if self._spare_task is not None and not self._spare_task.done():
+            with contextlib.suppress(Exception):
+                await self._spare_task
+        spare, self._spare = self._spare, None
+        self._refill()
+        if spare is None:
+            return None
+        if spare.proc.returncode is not None or spare.proc.stdin is None:
+            spare.discard()
+            return None
+        args = ["--state-dir", state_dir, "--ready-fd", str(spare.child_fd), "--linger", str(self._exit_linger)]
+        try:
+            spare.proc.stdin.write("\0".join(args).encode() + b"\n")
+            await spare.proc.stdin.drain()
+            spare.proc.stdin.close()
+        except (ConnectionError, OSError):
+            spare.discard()
+            return None
+        return spare.proc, spare.rfd
+
     async def _spawn(self, container_id: str, state_dir: str) -> None:
         loop = asyncio.get_running_loop()
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
         reader = asyncio.StreamReader()
+        warm = await self._use_spare(state_dir) if self._keep_spare else None
+        if warm is not None:
+            proc, rfd = warm
+        else:
+            proc, rfd = await self._launch(state_dir)
+        pipe = os.fdopen(rfd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            async with asyncio.timeout(self._ready_timeout):
+                message = (await reader.read()).decode("utf-8", "replace")
+                await proc.wait()  # the intermediate process exits as soon as it has forked the shim
+        except TimeoutError:
+            raise ShimUnavailable(f"shim of container {container_id} did not become ready") from None
+        finally:
+            transport.close()
+        if message != "ok":
+            detail = message.removeprefix("error: ") or _tail(os.path.join(state_dir, proto.SHIM_LOG))
+            raise ShimUnavailable(f"shim of container {container_id} failed to start: {detail}")
+
+    async def _launch(self, state_dir: str) -> tuple[asyncio.subprocess.Process, int]:
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)
         try:
             log_fd = os.open(
                 os.path.join(state_dir, proto.SHIM_LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
@@ -327,19 +429,7 @@ class ShimTaskManager:
             raise
         finally:
             os.close(wfd)
-        pipe = os.fdopen(rfd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        try:
-            async with asyncio.timeout(self._ready_timeout):
-                message = (await reader.read()).decode("utf-8", "replace")
-                await proc.wait()  # the intermediate process exits as soon as it has forked the shim
-        except TimeoutError:
-            raise ShimUnavailable(f"shim of container {container_id} did not become ready") from None
-        finally:
-            transport.close()
-        if message != "ok":
-            detail = message.removeprefix("error: ") or _tail(os.path.join(state_dir, proto.SHIM_LOG))
-            raise ShimUnavailable(f"shim of container {container_id} failed to start: {detail}")
+        return proc, rfd
 
     async def get(self, container_id: str, state_dir: str) -> ShimTask | None:
         state_dir = os.path.abspath(state_dir)

@@ -14,7 +14,7 @@ import signal
 from typing import NamedTuple, NoReturn
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.linux import console, namespaces, process, rootfs
+from dockyard.runtime.linux import console, libc, namespaces, process, rootfs
 from dockyard.runtime.mountinfo import CgroupLayout
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied, find_executable, path_from_env
 from dockyard.runtime.seccomp import Seccomp
@@ -185,8 +185,6 @@ def init_child(a: InitArgs) -> NoReturn:
         namespaces.unshare(list(a.new_namespaces))
         spec, proc = a.spec, a.process
         if "uts" in a.new_namespaces or any(k == "uts" for k, _ in a.join_fds):
-            from dockyard.runtime.linux import libc
-
             if spec.hostname:
                 libc.sethostname(spec.hostname)
             if spec.domainname:
