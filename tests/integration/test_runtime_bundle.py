@@ -823,3 +823,46 @@ def test_duplicate_id_double_start_and_bad_rootfs_leave_nothing(ctr: Container) 
     assert bad.returncode != 0
     assert not (ctr.state_root / other).exists()
     assert cgroup_dirs(other) == []
+
+
+def test_hooks_run_at_their_points(ctr: Container, tmp_path: Path) -> None:
+    log = tmp_path / "hooks"
+    log.mkdir()
+
+    def record(name: str) -> dict[str, Any]:
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {log}/{name}.json"], "timeout": 10}
+
+    rootfs_shm = f"{ctr.rootfs}/dev/shm"
+    hooks = {
+        "prestart": [record("prestart")],
+        "createRuntime": [record("createRuntime")],
+        # inside the container's mount namespace, after its mounts: its /dev/shm is the container's tmpfs
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo created > {rootfs_shm}/created"]}],
+        # inside the container after pivot_root: paths are the container's
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo started > /dev/shm/started"]}],
+        "poststart": [record("poststart")],
+        "poststop": [record("poststop")],
+    }
+    ctr.write_spec(["sh", "-c", "cat /dev/shm/created /dev/shm/started"], hooks=hooks)
+    ctr.create()
+    pid = ctr.wait_created()
+    for kind in ("prestart", "createRuntime"):
+        state = json.loads((log / f"{kind}.json").read_text())
+        assert (state["id"], state["pid"], state["status"]) == (ctr.id, pid, "creating")
+    assert not (log / "poststart.json").exists()
+    ctr.cli("start", ctr.id)
+    code, out, err = ctr.wait_exit()
+    assert (code, out) == (0, "created\nstarted\n"), err
+    assert json.loads((log / "poststart.json").read_text())["id"] == ctr.id
+    assert not (log / "poststop.json").exists()
+    ctr.cli("delete", ctr.id)
+    assert json.loads((log / "poststop.json").read_text())["id"] == ctr.id
+
+
+def test_failing_prestart_hook_fails_create(ctr: Container) -> None:
+    ctr.write_spec(["true"], hooks={"prestart": [{"path": "/bin/false"}]})
+    shim = ctr.create()
+    _, err = shim.communicate(timeout=20)
+    assert shim.returncode != 0
+    assert not ctr.pid_file.exists()
+    assert cgroup_dirs(ctr.id) == []

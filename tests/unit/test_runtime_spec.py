@@ -143,7 +143,7 @@ def test_devices_and_user_namespace_fields() -> None:
     spec = parse_spec(doc)
     assert spec.devices == (Device("/dev/fuse", 10, 229, 0o600, "c", None, None),)
     assert spec.uid_mappings == ((0, 1000, 1),)
-    assert spec.has_hooks
+    assert [h.path for h in spec.hooks.get("prestart")] == ["/bin/true"]
     doc["linux"]["devices"] = [{"path": "/etc/passwd", "type": "c"}]
     with pytest.raises(InvalidArgument):
         parse_spec(doc)

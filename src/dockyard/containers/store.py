@@ -73,6 +73,12 @@ class ContainerRecord:
     bundle: str = ""
     state_dir: str = ""
     manually_stopped: bool = False
+    # inspect's Mounts (volumes, binds, tmpfs) as decided at create by the volume service
+    mount_points: tuple[Mapping[str, Any], ...] = ()
+    # inspect's NetworkSettings as kept by the network service (endpoints, addresses, ports)
+    network_settings: Mapping[str, Any] = field(default_factory=dict)
+    exec_ids: tuple[str, ...] = ()
+    health: Mapping[str, Any] | None = None  # State.Health when the container has a healthcheck
 
     def with_state(self, **changes: Any) -> ContainerRecord:
         return replace(self, state=replace(self.state, **changes))
@@ -80,6 +86,8 @@ class ContainerRecord:
     def to_row(self) -> str:
         d = asdict(self)
         d["args"] = list(self.args)
+        d["mount_points"] = list(self.mount_points)
+        d["exec_ids"] = list(self.exec_ids)
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
@@ -87,6 +95,8 @@ class ContainerRecord:
         d = json.loads(text)
         d["state"] = ContainerState(**d.get("state", {}))
         d["args"] = tuple(d.get("args", ()))
+        d["mount_points"] = tuple(d.get("mount_points", ()))
+        d["exec_ids"] = tuple(d.get("exec_ids", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -128,8 +128,33 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         log_driver=cfg.log_driver,
         cgroup_version=cgroup_version(),
     )
+    # --- services of later issues attach to `engine` here, each in its own block ---
+    # (networks: engine.networks / containers' network hooks; volumes: engine.volumes /
+    #  volume hooks; distribution: engine.distribution; build: engine.builder)
+
+    from dockyard.api.routes import build as build_routes
+    from dockyard.api.routes import container_fs as container_fs_routes
+    from dockyard.api.routes import container_ops as container_ops_routes
+    from dockyard.api.routes import distribution as distribution_routes
+    from dockyard.api.routes import exec as exec_routes
+    from dockyard.api.routes import networks as network_routes
+    from dockyard.api.routes import prune as prune_routes
+    from dockyard.api.routes import volumes as volume_routes
+
     await containers.restore()
     app = build_app(
-        [system_routes.routes(engine), container_routes.routes(engine), image_routes.routes(engine)]
+        [
+            system_routes.routes(engine),
+            container_routes.routes(engine),
+            image_routes.routes(engine),
+            exec_routes.routes(engine),
+            container_ops_routes.routes(engine),
+            container_fs_routes.routes(engine),
+            prune_routes.routes(engine),
+            network_routes.routes(engine),
+            volume_routes.routes(engine),
+            distribution_routes.routes(engine),
+            build_routes.routes(engine),
+        ]
     )
     return Daemon(app=app, engine=engine, tasks=tasks)

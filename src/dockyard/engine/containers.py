@@ -24,6 +24,7 @@ from dockyard import errors
 from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
 from dockyard.engine import containerspec
 from dockyard.engine.events import EventBus
+from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHooks
 from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
 from dockyard.mount.types import Mount
 from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
@@ -125,6 +126,8 @@ class ContainerService:
         log_opts: Mapping[str, str] | None = None,
         cgroup_parent: str = "/dockyard",
         log_driver: str = "json-file",
+        volumes: VolumeHooks | None = None,
+        networks: NetworkHooks | None = None,
     ) -> None:
         self._store = store
         self._images = images
@@ -139,6 +142,8 @@ class ContainerService:
         self._log_opts = dict(log_opts or {})
         self._cgroup_parent = cgroup_parent
         self._log_driver = log_driver
+        self.volumes: VolumeHooks = volumes or NoVolumes()
+        self.networks: NetworkHooks = networks or NoNetworks()
         self._live: dict[str, _Live] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -212,6 +217,8 @@ class ContainerService:
         os.makedirs(cdir, mode=0o710, exist_ok=True)
         try:
             await asyncio.to_thread(self._snapshots.prepare, cid, parent)
+            mount_points = await self.volumes.on_create(cid, merged.config, merged.host_config, img.container_config)
+            net_settings = await self.networks.on_create(cid, name, merged.config, merged.host_config, req.networking)
             hostname = merged.hostname or cid[:12]
             files = containerspec.write_network_files(cdir, hostname, merged)
             rec = ContainerRecord(
@@ -232,6 +239,8 @@ class ContainerService:
                 resolv_conf_path=files["resolv.conf"],
                 bundle=os.path.join(self._exec_root, "containers", cid),
                 state_dir=os.path.join(self._exec_root, "containers", cid, "shim"),
+                mount_points=tuple(mount_points),
+                network_settings=dict(net_settings),
             )
             self._store.add(rec)
         except BaseException:
@@ -268,8 +277,12 @@ class ContainerService:
                 mounts = await asyncio.to_thread(self._snapshots.mounts, rec.id)
                 await asyncio.to_thread(self._mounter.mount, mounts, rootfs)
             mounted = True
+            extra_mounts = await self.volumes.mounts_for_start(rec, rootfs)
+            netns, net_settings = await self.networks.on_start(rec)
+            rec = _replace_record(rec, network_settings=dict(net_settings))
+            self._store.put(rec)
             spec = await asyncio.to_thread(
-                containerspec.generate, rec, rootfs, self._cgroup_parent
+                containerspec.generate, rec, rootfs, self._cgroup_parent, extra_mounts, netns
             )
             _atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             tty = bool(rec.config.get("Tty"))
@@ -369,6 +382,10 @@ class ContainerService:
         rootfs = os.path.join(rec.bundle, "rootfs")
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self._mounter.unmount, rootfs)
+        try:
+            rec = _replace_record(rec, network_settings=dict(await self.networks.on_stop(rec)))
+        except Exception:
+            log.exception("network teardown of %s failed", cid)
         rec = rec.with_state(
             status="exited", pid=0, exit_code=status.code, oom_killed=status.oom_killed,
             finished_at=status.exited_at or now_rfc3339(), error=status.error,
@@ -495,6 +512,8 @@ class ContainerService:
             if _shim_may_remain(rec.state_dir):
                 with contextlib.suppress(Exception):
                     await self._tasks.cleanup(rec.id, rec.state_dir)
+            await self.networks.on_remove(rec)
+            await self.volumes.on_remove(rec, volumes)
             await asyncio.to_thread(self._snapshots.remove, rec.id)
             await asyncio.to_thread(shutil.rmtree, rec.bundle, True)
             await asyncio.to_thread(shutil.rmtree, self.container_dir(rec.id), True)
@@ -550,6 +569,18 @@ class ContainerService:
         if task is None or not rec.state.running:
             raise errors.Conflict(f"Container {rec.id} is not running")
         await task.resize(height, width)
+
+    def task_for(self, ref: str) -> Task | None:
+        """The live task of a running container (for exec, top, stats, pause)."""
+        rec = self._store.get(ref)
+        return self._live_for(rec.id).task if rec.state.running else None
+
+    def update_record(self, rec: ContainerRecord) -> None:
+        """Store a changed record (other use cases: exec IDs, health, rename, update)."""
+        self._store.put(rec)
+
+    def emit(self, rec: ContainerRecord, action: str, extra: Mapping[str, str] | None = None) -> None:
+        self._emit(rec, action, extra)
 
     # --- daemon restart ------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dockyard.containers import naming, signals, specgen, user
 from dockyard.containers.exitcodes import classify_start_error
 from dockyard.containers.hostconfig_defaults import DaemonDefaults, apply_daemon_defaults
 from dockyard.containers.store import ContainerRecord
+from dockyard.mount.types import Mount
 from dockyard.oci.reference import parse_reference
 
 __all__ = [
@@ -100,6 +101,7 @@ def merge(req: creq.CreateRequest, image_config: Mapping[str, Any], defaults: Da
     cfg = merging.merge_image_config(req.config, image_config)
     hc = apply_daemon_defaults(req.host_config, defaults)
     if hc.network_mode in ("", "default", "bridge"):
+        # Until bridge networking exists, "default" means a loopback-only namespace.
         hc = creq.with_network_mode(hc, DEFAULT_NETWORK_MODE)
     elif hc.network_mode != "none":
         raise errors.NotImplementedYet(f"network mode {hc.network_mode!r} is not supported yet")
@@ -153,7 +155,13 @@ def write_network_files(cdir: str, hostname: str, merged: Merged) -> dict[str, s
     return paths
 
 
-def generate(rec: ContainerRecord, rootfs: str, cgroup_parent: str) -> dict[str, Any]:
+def generate(
+    rec: ContainerRecord,
+    rootfs: str,
+    cgroup_parent: str,
+    extra_mounts: tuple[Mount, ...] = (),
+    netns: str | None = None,
+) -> dict[str, Any]:
     """The OCI runtime config for ``rec`` (its rootfs mounted at ``rootfs``)."""
     req = creq.parse_create_request({**rec.config, "HostConfig": dict(rec.host_config)})
     cfg, hc = req.config, req.host_config
@@ -167,8 +175,13 @@ def generate(rec: ContainerRecord, rootfs: str, cgroup_parent: str) -> dict[str,
         args=(rec.path, *rec.args),
         hostname=cfg.hostname or rec.id[:12],
         rootfs="rootfs",
-        extra_mounts=specgen.standard_file_mounts(rec.hostname_path, rec.hosts_path, rec.resolv_conf_path),
-        network_namespace=None,
+        extra_mounts=(
+            *specgen.standard_file_mounts(
+                rec.hostname_path, rec.hosts_path, rec.resolv_conf_path, read_only=bool(hc.readonly_rootfs)
+            ),
+            *extra_mounts,
+        ),
+        network_namespace=netns,
         cgroups_path=f"{cgroup_parent.rstrip('/')}/{rec.id}",
         # Like dockerd without default-ulimits: containers inherit the daemon's limits
         # (raising a hard limit needs CAP_SYS_RESOURCE, which hosts may not grant).

@@ -169,22 +169,7 @@ class Engine:
         return {"Data": data, "Name": "overlay2" if self._storage_driver == "overlay" else self._storage_driver}
 
     def network_settings(self, rec: ContainerRecord) -> dict[str, Any]:
-        """``--network none`` for now: a loopback-only namespace, as Docker shows it."""
-        mode = rec.host_config.get("NetworkMode") or "none"
-        networks: dict[str, Any] = {}
-        if mode == "none":
-            networks["none"] = {
-                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
-            }
-        return {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-            "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
-        }
+        return self.containers.networks.settings(rec)
 
     def container_size(self, rec: ContainerRecord) -> tuple[int, int]:
         rw = 0

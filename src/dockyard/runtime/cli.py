@@ -237,21 +237,21 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
         if command == "create":
             return 0
         if _flag(p, "--detach"):
-            c.start(root, cid)
+            c.start(root, cid, warn)
             return 0
         # Hold signals from the moment the process runs until the forwarding handlers are in place.
         held = _hold_signals()
         try:
-            c.start(root, cid)
+            c.start(root, cid, warn)
         except BaseException:
             _release_signals(held)
             raise
         code = _wait_forwarding_signals(pid, held)
         if not _flag(p, "--keep"):
-            c.delete(root, cid, force=True)
+            c.delete(root, cid, force=True, warn=warn)
         return code
     if command == "start":
-        c.start(root, _need_id(p))
+        c.start(root, _need_id(p), warn)
     elif command == "state":
         _print(c.state(root, _need_id(p)))
     elif command == "kill":
@@ -259,7 +259,7 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
         sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15
         c.kill(root, cid, sig, _flag(p, "--all"))
     elif command == "delete":
-        c.delete(root, _need_id(p), _flag(p, "--force"))
+        c.delete(root, _need_id(p), _flag(p, "--force"), warn)
     elif command == "pause":
         c.pause(root, _need_id(p))
     elif command == "resume":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotImplementedYet, Unavailable
+from dockyard.runtime.hooks import run_hooks, state_for_hooks
 from dockyard.runtime.linux import libc, namespaces
 from dockyard.runtime.linux.cgroups import (
     CgroupManager,
@@ -149,8 +150,12 @@ def _fork_into_pid_ns(pidns_fd: int) -> int:
     return pid
 
 
-def _join_and_sync(cgroups: CgroupManager, pid: int, fds: list[int], joined_w: int, sync: _SyncReader) -> None:
-    """Put the child into its cgroups, tell it so, and raise whatever it reports as failed."""
+def _join_and_sync(
+    cgroups: CgroupManager, pid: int, fds: list[int], joined_w: int, sync: _SyncReader
+) -> dict[str, Any] | None:
+    """Put the child into its cgroups, tell it so, and raise whatever it reports as failed.
+
+    Returns the child's next message (None at EOF: for exec, a successful execve)."""
     join_error: OSError | None = None
     try:
         cgroups.join(pid)
@@ -166,6 +171,7 @@ def _join_and_sync(cgroups: CgroupManager, pid: int, fds: list[int], joined_w: i
         _raise_child_error(msg)
     if join_error is not None:
         raise Unavailable(f"cannot join the container's cgroups: {join_error}")
+    return msg
 
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -200,11 +206,8 @@ def _check_spec(spec: Spec, opts: CreateOptions, warn: Callable[[str], None] | N
             raise NotImplementedYet("joining a user namespace by path is not supported yet")
         if not spec.uid_mappings or not spec.gid_mappings:
             raise InvalidArgument("a user namespace needs linux.uidMappings and linux.gidMappings")
-    if warn is not None:
-        if spec.seccomp is not None and not _seccomp_available():
-            warn("libseccomp is not installed: the container runs without its seccomp filter")
-        if spec.has_hooks:
-            warn("hooks are not supported yet: they are not run")
+    if warn is not None and spec.seccomp is not None and not _seccomp_available():
+        warn("libseccomp is not installed: the container runs without its seccomp filter")
     return spec.process
 
 
@@ -257,7 +260,9 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
         r, w = os.pipe2(os.O_CLOEXEC)
         joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
         maps_r, maps_w = os.pipe2(os.O_CLOEXEC)
-        fds += [r, w, joined_r, joined_w, maps_r, maps_w]
+        hooks_r, hooks_w = os.pipe2(os.O_CLOEXEC)
+        fds += [r, w, joined_r, joined_w, maps_r, maps_w, hooks_r, hooks_w]
+        runtime_hooks = bool(spec.hooks.get("prestart") or spec.hooks.get("createRuntime"))
         args = InitArgs(
             spec=spec,
             process=process,
@@ -276,6 +281,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
             user_namespace=userns is not None,
             new_pid_namespace=child_makes_pidns,
             maps_fd=maps_r,
+            hooks_fd=hooks_r if runtime_hooks else -1,
         )
         if userns is not None and opts.foreground and child_makes_pidns:
             # The init will be our grandchild: adopt it when its parent exits, to wait for it.
@@ -286,6 +292,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
         _close(fds, w)
         _close(fds, joined_r)
         _close(fds, maps_r)
+        _close(fds, hooks_r)
         sync = _SyncReader(r)
         if userns is not None:
             sync.expect("userns")
@@ -294,7 +301,16 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
             if child_makes_pidns:
                 middle, pid = pid, int(sync.expect("pid")["pid"])
                 _reap(middle)
-        _join_and_sync(cgroups, pid, fds, joined_w, sync)
+        msg = _join_and_sync(cgroups, pid, fds, joined_w, sync)
+        if msg is not None and msg.get("hooks"):
+            # Namespaces exist, nothing is mounted yet: prestart and createRuntime hooks run now, from here.
+            state = state_for_hooks(spec.oci_version, container_id, "creating", pid, bundle, dict(spec.annotations))
+            for kind in ("prestart", "createRuntime"):
+                run_hooks(kind, spec.hooks.get(kind), state)
+            os.write(hooks_w, b"1")
+            msg = sync.next()
+        if msg is None or not msg.get("ready"):
+            raise Unavailable("container init exited during setup")
         st = ContainerState(
             id=container_id,
             pid=pid,
@@ -374,7 +390,17 @@ def list_containers(root: str) -> list[dict[str, Any]]:
     return out
 
 
-def start(root: str, container_id: str) -> None:
+def _run_state_hooks(kind: str, st: ContainerState, status: str, warn: Callable[[str], None] | None) -> None:
+    """poststart/poststop: their failures are logged, not fatal (runtime spec)."""
+    try:
+        hooks = load_spec(st.bundle).hooks.get(kind)
+        run_hooks(kind, hooks, state_for_hooks(st.oci_version, st.id, status, st.pid, st.bundle, st.annotations))
+    except DockyardError as e:
+        if warn is not None:
+            warn(e.message)
+
+
+def start(root: str, container_id: str, warn: Callable[[str], None] | None = None) -> None:
     """Release a created container's init to exec the user's process."""
     directory, st = load_state(root, container_id)
     status = status_of(directory, st)
@@ -395,6 +421,7 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(fifo)
+    _run_state_hooks("poststart", st, "running", warn)
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
@@ -420,7 +447,7 @@ def _wait_dead(st: ContainerState) -> None:
         time.sleep(0.002)
 
 
-def delete(root: str, container_id: str, force: bool = False) -> None:
+def delete(root: str, container_id: str, force: bool = False, warn: Callable[[str], None] | None = None) -> None:
     try:
         directory, st = load_state(root, container_id)
     except NotFound:
@@ -450,6 +477,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 pass
         time.sleep(0.002)
     _remove(directory, cgroups)
+    _run_state_hooks("poststop", st, "stopped", warn)
 
 
 def pause(root: str, container_id: str) -> None:

@@ -11,6 +11,7 @@ import json
 from typing import Any, NamedTuple
 
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.hooks import Hooks, parse_hooks
 from dockyard.runtime.seccomp import Seccomp, parse_seccomp
 
 __all__ = [
@@ -125,7 +126,7 @@ class Spec(NamedTuple):
     annotations: tuple[tuple[str, str], ...] = ()
     seccomp: Seccomp | None = None
     devices: tuple[Device, ...] = ()
-    has_hooks: bool = False
+    hooks: Hooks = Hooks()
 
     def namespace(self, kind: str) -> Namespace | None:
         """The entry for namespace ``kind``, or None when the container shares the host's."""
@@ -326,7 +327,7 @@ def parse_spec(doc: Any) -> Spec:
         annotations=tuple((str(k), str(v)) for k, v in annotations.items()),
         seccomp=parse_seccomp(linux.get("seccomp")),
         devices=_devices(linux.get("devices")),
-        has_hooks=any(_obj(d.get("hooks"), "hooks").values()),
+        hooks=parse_hooks(d.get("hooks")),
     )
 
 

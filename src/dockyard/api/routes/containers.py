@@ -48,10 +48,10 @@ def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": list(rec.exec_ids) or None,
         "HostConfig": dict(rec.host_config),
         "GraphDriver": graph or {"Data": {"MergedDir": merged}, "Name": "overlay2"},
-        "Mounts": [],
+        "Mounts": [dict(m) for m in rec.mount_points],
         "Config": dict(rec.config),
         "NetworkSettings": engine.network_settings(rec),
     }
@@ -72,7 +72,7 @@ def list_json(rec: ContainerRecord, engine: Any, size: bool) -> dict[str, Any]:
         "Status": engine.containers.uptime_status(rec),
         "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode", "none")},
         "NetworkSettings": {"Networks": ns.get("Networks", {})},
-        "Mounts": [],
+        "Mounts": [dict(m) for m in rec.mount_points],
     }
     if size:
         d["SizeRw"], d["SizeRootFs"] = engine.container_size(rec)

@@ -43,6 +43,7 @@ class InitArgs(NamedTuple):
     user_namespace: bool = False  # unshare one first; the parent writes the id maps
     new_pid_namespace: bool = False  # unshare pid inside the user namespace and fork the init
     maps_fd: int = -1
+    hooks_fd: int = -1  # >= 0: stop after creating namespaces while the parent runs prestart/createRuntime hooks
 
 
 class ExecArgs(NamedTuple):
@@ -167,6 +168,17 @@ def _enter_user_namespace(a: InitArgs) -> None:
         # (this process) exits now anyway, so none is set: the runtime kills it itself if setup fails.
 
 
+def _run_container_hooks(kind: str, spec: Spec, a: InitArgs) -> None:
+    """createContainer / startContainer: run by the init itself, inside the container's namespaces."""
+    hooks = spec.hooks.get(kind)
+    if hooks:
+        from dockyard.runtime.hooks import run_hooks, state_for_hooks
+
+        status = "creating" if kind == "createContainer" else "running"
+        state = state_for_hooks(spec.oci_version, "", status, os.getpid(), a.bundle, dict(spec.annotations))
+        run_hooks(kind, hooks, state)
+
+
 def init_child(a: InitArgs) -> NoReturn:
     """Body of the container's init. Never returns."""
     try:
@@ -190,7 +202,13 @@ def init_child(a: InitArgs) -> NoReturn:
             if spec.domainname:
                 libc.setdomainname(spec.domainname)
         sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1
+        if a.hooks_fd >= 0:
+            os.write(a.sync_fd, b'{"hooks": true}\n')
+            if os.read(a.hooks_fd, 1) != b"1":
+                raise RuntimeError("a prestart or createRuntime hook failed")
+            os.close(a.hooks_fd)
         rootfs.prepare_rootfs(spec, a.rootfs, a.bundle, a.cgroup_paths, a.layout)
+        _run_container_hooks("createContainer", spec, a)
         if a.no_pivot:
             rootfs.move_into(a.rootfs)
         else:
@@ -216,6 +234,7 @@ def init_child(a: InitArgs) -> NoReturn:
         os.write(fd, b"0")
         os.close(fd)
         os.close(a.fifo_fd)
+        _run_container_hooks("startContainer", a.spec, a)
         _close_extra_fds(3 + a.preserve_fds)
         _execve(path, proc)
     except BaseException as e:
