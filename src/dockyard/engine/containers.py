@@ -24,7 +24,9 @@ from dockyard import errors
 from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
 from dockyard.engine import containerspec
 from dockyard.engine.events import EventBus
+from dockyard.engine.health import HealthMonitor, health_config, health_suffix
 from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHooks
+from dockyard.engine.restart import should_restart, should_restart_at_boot
 from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
 from dockyard.mount.types import Mount
 from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
@@ -94,6 +96,19 @@ class _Live:
     monitor: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     final_state: ContainerState | None = None
+    restart_delay: float = 0.0
+    restart_handle: asyncio.Task[None] | None = None
+    health: asyncio.Task[None] | None = None
+
+    def cancel_restart(self) -> None:
+        if self.restart_handle is not None and not self.restart_handle.done():
+            self.restart_handle.cancel()
+        self.restart_handle = None
+
+    def cancel_health(self) -> None:
+        if self.health is not None and not self.health.done():
+            self.health.cancel()
+        self.health = None
 
     def signal_exit(self) -> None:
         """Wake everyone waiting for this exit; later waiters get the next one."""
@@ -260,10 +275,13 @@ class ContainerService:
             rec = self._store.get(rec.id)
             if rec.state.status == "paused":
                 raise errors.Conflict("cannot start a paused container, try unpause instead")
-            if rec.state.running:
+            if rec.state.status == "restarting":
+                live.cancel_restart()
+            elif rec.state.running:
                 raise errors.NotModified("container already started")
             if rec.state.status in ("removing", "dead"):
-                raise errors.Conflict(f"container is marked for removal and cannot be started")
+                raise errors.Conflict("container is marked for removal and cannot be started")
+            live.restart_delay = 0.0
             await self._start_locked(rec, live)
 
     async def _start_locked(self, rec: ContainerRecord, live: _Live) -> None:
@@ -355,6 +373,7 @@ class ContainerService:
         self._store.put(rec)
         self._emit(rec, "start")
         live.monitor = asyncio.ensure_future(self._monitor(rec.id, task))
+        self._start_health(rec, live, task)
 
     async def _monitor(self, cid: str, task: Task) -> None:
         """Wait for the task to exit, record it, clean up, apply AutoRemove."""
@@ -386,17 +405,78 @@ class ContainerService:
             rec = _replace_record(rec, network_settings=dict(await self.networks.on_stop(rec)))
         except Exception:
             log.exception("network teardown of %s failed", cid)
-        rec = rec.with_state(
-            status="exited", pid=0, exit_code=status.code, oom_killed=status.oom_killed,
-            finished_at=status.exited_at or now_rfc3339(), error=status.error,
+        live.cancel_health()
+        ran_for = time.time() - parse_rfc3339(rec.state.started_at)
+        decision = should_restart(
+            rec.host_config.get("RestartPolicy"), status.code, rec.restart_count, rec.manually_stopped,
+            live.restart_delay, ran_for,
         )
+        restart = decision.restart and not rec.host_config.get("AutoRemove")
+        rec = rec.with_state(
+            status="restarting" if restart else "exited", pid=0, exit_code=status.code,
+            oom_killed=status.oom_killed, finished_at=status.exited_at or now_rfc3339(), error=status.error,
+        )
+        if rec.health:
+            rec = _replace_record(rec, health={**rec.health, "Status": "unhealthy", "FailingStreak": 0})
         self._store.put(rec)
         if status.oom_killed:
             self._emit(rec, "oom")
         self._emit(rec, "die", {"exitCode": str(status.code)})
         live.signal_exit()
-        if rec.host_config.get("AutoRemove"):
+        if restart:
+            live.restart_delay = decision.delay
+            live.restart_handle = asyncio.ensure_future(self._restart_later(cid, decision.delay))
+        elif rec.host_config.get("AutoRemove"):
             await self._auto_remove(cid)
+
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        """Apply the restart policy after its back-off delay."""
+        await asyncio.sleep(delay)
+        live = self._live_for(cid)
+        async with live.lock:
+            try:
+                rec = self._store.get(cid)
+            except errors.NotFound:
+                return
+            if rec.state.status != "restarting":
+                return
+            rec = _replace_record(rec, restart_count=rec.restart_count + 1)
+            self._store.put(rec)
+            try:
+                await self._start_locked(rec, live)
+            except Exception as e:
+                log.warning("restarting %s failed: %s", cid, e)
+                cur = self._store.get(cid)
+                if cur.state.status in ("restarting", "created"):
+                    self._store.put(cur.with_state(status="exited", error=str(e)))
+                live.signal_exit()
+
+    async def _set_health(self, cid: str, health: dict[str, Any], changed_to: str | None) -> None:
+        try:
+            rec = self._store.get(cid)
+        except errors.NotFound:
+            return
+        if not rec.state.running:
+            return
+        rec = _replace_record(rec, health=health)
+        self._store.put(rec)
+        if changed_to:
+            self._emit(rec, f"health_status: {changed_to}")
+
+    def _start_health(self, rec: ContainerRecord, live: _Live, task: Task) -> None:
+        cfg = health_config(rec.config)
+        live.cancel_health()
+        if cfg is None:
+            return
+
+        def current() -> Mapping[str, Any] | None:
+            try:
+                return self._store.get(rec.id).health
+            except errors.NotFound:
+                return None
+
+        monitor = HealthMonitor(cfg, task, rec.bundle, current, lambda h, c: self._set_health(rec.id, h, c))
+        live.health = asyncio.ensure_future(monitor.run())
 
     async def _auto_remove(self, cid: str) -> None:
         try:
@@ -414,9 +494,14 @@ class ContainerService:
             raise errors.NotModified("container already stopped")
         live = self._live_for(rec.id)
         task = live.task
-        self._store.put(_replace_record(rec, manually_stopped=True))
-        if task is None:
-            raise errors.NotModified("container already stopped")
+        rec = _replace_record(rec, manually_stopped=True)
+        self._store.put(rec)
+        if rec.state.status == "restarting" or task is None:
+            live.cancel_restart()
+            self._store.put(rec.with_state(status="exited"))
+            live.signal_exit()
+            self._emit(rec, "stop")
+            return
         sig = containerspec.parse_signal(signal or rec.config.get("StopSignal") or "SIGTERM")
         if timeout is None:
             st = rec.config.get("StopTimeout")
@@ -445,10 +530,12 @@ class ContainerService:
         rec = self._store.get(ref)
         sig = containerspec.parse_signal(signal or "SIGKILL")
         live = self._live_for(rec.id)
+        if rec.state.status == "restarting":
+            raise errors.Conflict(f"Container {rec.id} is restarting, wait until the container is running")
         if not rec.state.running or live.task is None:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {rec.id} is not running")
-        if sig == _signal.SIGKILL:
-            self._store.put(_replace_record(rec, manually_stopped=True))
+        # Like moby: a kill through the API counts as a manual stop for restart policies.
+        self._store.put(_replace_record(rec, manually_stopped=True))
         exited = live.exit_event
         await live.task.kill(sig)
         self._emit(rec, "kill", {"signal": str(sig)})
@@ -490,11 +577,12 @@ class ContainerService:
         live = self._live_for(rec.id)
         if rec.state.running:
             if not force:
-                status = "paused" if rec.state.status == "paused" else "running"
+                status = rec.state.status if rec.state.status in ("paused", "restarting") else "running"
                 raise errors.Conflict(
                     f'cannot remove container "/{rec.name}": container is {status}: '
                     "stop the container before removing or force remove"
                 )
+            live.cancel_restart()
             if live.task is not None:
                 exited = live.exit_event
                 with contextlib.suppress(errors.DockyardError):
@@ -502,6 +590,8 @@ class ContainerService:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(exited.wait(), 10)
             rec = self._store.get(rec.id)
+            if rec.state.status == "restarting":
+                rec = rec.with_state(status="exited")
         if rec.state.status == "removing":
             raise errors.Conflict(f"removal of container {rec.id} is already in progress")
         self._store.put(rec.with_state(status="removing"))
@@ -522,6 +612,8 @@ class ContainerService:
             raise
         self._store.delete(rec.id)
         live.final_state = rec.state
+        live.cancel_restart()
+        live.cancel_health()
         live.removed_event.set()
         live.signal_exit()
         for _, fut in live.pending_attach:
@@ -597,12 +689,22 @@ class ContainerService:
         if rec.state.status == "removing":
             self._store.put(rec.with_state(status="dead"))
             return
+        if rec.state.status == "restarting":
+            rec = rec.with_state(status="exited")
+            self._store.put(rec)
         if not rec.state.running:
+            if rec.state.status == "exited" and should_restart_at_boot(
+                rec.host_config.get("RestartPolicy"), rec.state.exit_code, rec.restart_count, rec.manually_stopped
+            ):
+                rec = _replace_record(rec.with_state(status="restarting"), manually_stopped=False)
+                self._store.put(rec)
+                live.restart_handle = asyncio.ensure_future(self._restart_later(rec.id, 0.0))
             return
         task = await self._tasks.get(rec.id, rec.state_dir)
         if task is not None:
             live.task = task
             live.monitor = asyncio.ensure_future(self._monitor(rec.id, task))
+            self._start_health(rec, live, task)
             return
         status = await self._tasks.exit_status(rec.id, rec.state_dir)
         if status is None:
@@ -616,6 +718,8 @@ class ContainerService:
         for live in self._live.values():
             if live.monitor is not None:
                 live.monitor.cancel()
+            live.cancel_restart()
+            live.cancel_health()
         for t in list(self._background):
             t.cancel()
 
@@ -629,7 +733,7 @@ class ContainerService:
         now = time.time()
         if st.status in ("running", "paused"):
             s = "Up " + human_duration(now - parse_rfc3339(st.started_at))
-            return s + " (Paused)" if st.status == "paused" else s
+            return s + " (Paused)" if st.status == "paused" else s + health_suffix(rec.health)
         if st.status == "restarting":
             return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
         if st.status == "removing":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.runtime.caps import CAPABILITIES
+from dockyard.runtime.hooks import HOOK_KINDS
 from dockyard.runtime.linux.namespaces import CLONE_FLAGS
 from dockyard.runtime.mountflags import _FLAGS, _PROPAGATION
 from dockyard.runtime.seccomp import _ACTIONS, _ARCHES, _OPS
@@ -16,7 +17,7 @@ def features() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": list(HOOK_KINDS),
         "mountOptions": sorted([*_FLAGS, *_PROPAGATION]),
         "linux": {
             "namespaces": sorted(CLONE_FLAGS),

@@ -35,7 +35,7 @@ def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
         "Created": rec.created,
         "Path": rec.path,
         "Args": list(rec.args),
-        "State": rec.state.to_json(),
+        "State": {**rec.state.to_json(), **({"Health": dict(rec.health)} if rec.health else {})},
         "Image": rec.image_id,
         "ResolvConfPath": rec.resolv_conf_path,
         "HostnamePath": rec.hostname_path,
