@@ -11,6 +11,7 @@ import click
 
 from dockyard import errors
 from dockyard.cli.runconfig import RunOptions, create_body, parse_env, parse_env_file, parse_labels
+from dockyard.cli.runflags import HOST_OPTIONS, host_flags_from, resolve_security_opts
 
 __all__ = ["body_from", "create_options", "options_from"]
 
@@ -32,6 +33,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option("-v", "--volume", multiple=True, help="Bind mount a volume."),
     click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host."),
     click.option("--network", "--net", "network", help="Connect a container to a network."),
+    *HOST_OPTIONS,
     click.argument("image"),
     click.argument("command", nargs=-1, type=click.UNPROCESSED),
 ]
@@ -61,6 +63,7 @@ def options_from(kw: dict[str, Any], *, detach: bool) -> RunOptions:
         volumes=tuple(kw["volume"]),
         publish=tuple(kw["publish"]),
         network=kw["network"],
+        host=host_flags_from(kw),
     )
 
 
@@ -73,4 +76,5 @@ def body_from(opts: RunOptions, env_files: tuple[str, ...]) -> dict[str, Any]:
         except OSError as exc:
             raise errors.InvalidArgument(f"open {path}: {exc.strerror}") from None
     env += parse_env(opts.env, os.environ)
-    return create_body(opts, env)
+    security = resolve_security_opts(opts.host.security_opt, lambda path: Path(path).read_text())
+    return create_body(opts, env, security)

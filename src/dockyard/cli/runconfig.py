@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard import errors
+from dockyard.cli.flagvalues import parse_port_specs
+from dockyard.cli.runflags import HostFlags, apply_host_flags
 
 __all__ = [
     "RunOptions",
@@ -40,6 +42,7 @@ class RunOptions:
     volumes: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
     network: str | None = None
+    host: HostFlags = field(default_factory=HostFlags)
 
 
 def parse_env(items: Iterable[str], environ: Mapping[str, str]) -> list[str]:
@@ -121,18 +124,21 @@ def split_repo_tag(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def create_body(opts: RunOptions, env: Sequence[str]) -> dict[str, Any]:
-    """The ``POST /containers/create`` body for ``opts`` (env already resolved)."""
+def create_body(opts: RunOptions, env: Sequence[str], security_opts: list[str] | None = None) -> dict[str, Any]:
+    """The ``POST /containers/create`` body for ``opts`` (env and seccomp profile files already read)."""
     attach = not opts.detach
     exposed: dict[str, dict[str, str]] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for spec in opts.publish:
-        port, binding = parse_port(spec)
-        exposed[port] = {}
-        bindings.setdefault(port, []).append(binding)
+        for port, binding in parse_port_specs(spec):
+            exposed[port] = {}
+            bindings.setdefault(port, []).append(binding)
+    # `-v /path` alone is an anonymous volume: docker sends it as Config.Volumes, not as a bind.
+    specs = [parse_volume(v) for v in opts.volumes]
+    anonymous = {v: {} for v in specs if ":" not in v}
     host_config: dict[str, Any] = {
         "AutoRemove": opts.rm,
-        "Binds": [parse_volume(v) for v in opts.volumes] or None,
+        "Binds": [v for v in specs if ":" in v] or None,
         "PortBindings": bindings or None,
         "NetworkMode": opts.network or "default",
     }
@@ -154,6 +160,8 @@ def create_body(opts: RunOptions, env: Sequence[str]) -> dict[str, Any]:
         "User": opts.user or "",
         "Hostname": opts.hostname or "",
         "ExposedPorts": exposed or None,
+        "Volumes": anonymous or None,
         "HostConfig": host_config,
     }
-    return body
+    sec = list(opts.host.security_opt) if security_opts is None else security_opts
+    return apply_host_flags(body, opts.host, sec)

@@ -24,6 +24,7 @@ from dockyard import errors
 from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
 from dockyard.engine import containerspec
 from dockyard.engine.events import EventBus
+from dockyard.engine.failpoints import failpoint
 from dockyard.engine.health import HealthMonitor, health_config, health_suffix
 from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHooks
 from dockyard.engine.restart import should_restart, should_restart_at_boot
@@ -232,6 +233,7 @@ class ContainerService:
         os.makedirs(cdir, mode=0o710, exist_ok=True)
         try:
             await asyncio.to_thread(self._snapshots.prepare, cid, parent)
+            failpoint("create:after-snapshot")
             mount_points = await self.volumes.on_create(cid, merged.config, merged.host_config, img.container_config)
             net_settings = await self.networks.on_create(cid, name, merged.config, merged.host_config, req.networking)
             hostname = merged.hostname or cid[:12]
@@ -295,6 +297,7 @@ class ContainerService:
                 mounts = await asyncio.to_thread(self._snapshots.mounts, rec.id)
                 await asyncio.to_thread(self._mounter.mount, mounts, rootfs)
             mounted = True
+            failpoint("start:after-mount")
             extra_mounts = await self.volumes.mounts_for_start(rec, rootfs)
             netns, net_settings = await self.networks.on_start(rec)
             rec = _replace_record(rec, network_settings=dict(net_settings))
@@ -321,6 +324,7 @@ class ContainerService:
                 console_size=_console_size(rec.host_config),
             )
             task = await self._tasks.create(tspec)
+            failpoint("start:after-create")
             live.task = task
             # Connect clients that attached before start, so they miss nothing.
             pending, live.pending_attach = live.pending_attach, []
@@ -333,6 +337,7 @@ class ContainerService:
                 except Exception as e:  # the client sees a closed stream
                     fut.set_exception(e)
             pid = await task.start()
+            failpoint("start:after-start")
         except errors.DockyardError as e:
             failure = containerspec.start_failure(e.message, rec.path)
             code: int = getattr(failure, "exit_code", 128)
@@ -677,12 +682,39 @@ class ContainerService:
     # --- daemon restart ------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Reconnect to the shims of containers that were running; settle the others."""
-        for rec in list(self._store.all()):
+        """Reconnect to the shims of containers that were running; settle the others;
+        remove what a crash left half-made (snapshots, directories without a record)."""
+        records = list(self._store.all())
+        for rec in records:
             try:
                 await self._restore_one(rec)
             except Exception:
                 log.exception("restoring container %s failed", rec.id)
+        await asyncio.to_thread(self._sweep_orphans, {r.id for r in records})
+
+    def _sweep_orphans(self, known: set[str]) -> None:
+        def is_container_id(name: str) -> bool:
+            return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+        for base in (os.path.join(self._data_root, "containers"), os.path.join(self._exec_root, "containers")):
+            try:
+                names = os.listdir(base)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if is_container_id(name) and name not in known:
+                    path = os.path.join(base, name)
+                    rootfs = os.path.join(path, "rootfs")
+                    if self._mounter.is_mounted(rootfs):
+                        with contextlib.suppress(Exception):
+                            self._mounter.unmount(rootfs)
+                    shutil.rmtree(path, ignore_errors=True)
+        keys = getattr(self._snapshots, "all_keys", None)
+        if keys is not None:
+            for key in list(keys()):
+                if is_container_id(key) and key not in known:
+                    with contextlib.suppress(Exception):
+                        self._snapshots.remove(key)
 
     async def _restore_one(self, rec: ContainerRecord) -> None:
         live = self._live_for(rec.id)
@@ -693,6 +725,14 @@ class ContainerService:
             rec = rec.with_state(status="exited")
             self._store.put(rec)
         if not rec.state.running:
+            # A crash during start can leave a shim holding a created container, or a mounted rootfs.
+            if _shim_may_remain(rec.state_dir):
+                with contextlib.suppress(Exception):
+                    await self._tasks.cleanup(rec.id, rec.state_dir)
+            rootfs = os.path.join(rec.bundle, "rootfs")
+            if self._mounter.is_mounted(rootfs):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._mounter.unmount, rootfs)
             if rec.state.status == "exited" and should_restart_at_boot(
                 rec.host_config.get("RestartPolicy"), rec.state.exit_code, rec.restart_count, rec.manually_stopped
             ):

@@ -81,11 +81,13 @@ class DaemonProcess:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host, "DOCKYARD_HOST": self.host}
 
-    def start(self, timeout: float = 20) -> None:
+    def start(self, timeout: float = 20, env: dict[str, str] | None = None) -> None:
+        """Start dockyardd; ``env`` adds variables (e.g. a failpoint) for this run only."""
         cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", self.host, "--data-root", self.data_root,
                "--exec-root", self.exec_root, *self.extra_args]
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env={**os.environ, **(env or {})})
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,6 +120,15 @@ class DaemonProcess:
                 return resp.status, raw
         finally:
             conn.close()
+
+    def wait_exit(self, timeout: float = 20) -> int | None:
+        """Wait for the daemon process to end by itself (e.g. at a failpoint)."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
