@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from dockyard.testing.daemon import DaemonProcess  # noqa: E402
+from dockyard.testing.daemon import DaemonProcess
 
 
 def timed(cmd: list[str], env: dict[str, str], n: int) -> list[float]:
@@ -61,7 +61,8 @@ def crun_bundle(tmp: str) -> str:
 
 
 def report(name: str, xs: list[float]) -> None:
-    print(f"{name:<44} median {statistics.median(xs) * 1000:7.1f} ms   min {min(xs) * 1000:7.1f}   max {max(xs) * 1000:7.1f}")
+    med, lo, hi = (statistics.median(xs) * 1000, min(xs) * 1000, max(xs) * 1000)
+    print(f"{name:<44} median {med:7.1f} ms   min {lo:7.1f}   max {hi:7.1f}")
 
 
 def main() -> int:
@@ -77,7 +78,10 @@ def main() -> int:
         env = d.env()
         print(f"runtime: {args.runtime or 'dockyard-runtime'}; {args.n} runs each after a warm-up")
         if shutil.which("docker"):
-            report("docker run --rm busybox true -> dockyardd", timed(["docker", "run", "--rm", "busybox", "true"], env, args.n))
+            report(
+                "docker run --rm busybox true -> dockyardd",
+                timed(["docker", "run", "--rm", "busybox", "true"], env, args.n),
+            )
         report("dockyard run --rm busybox true", timed(["dockyard", "run", "--rm", "busybox", "true"], env, args.n))
         if shutil.which("crun"):
             with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +94,9 @@ def main() -> int:
         r = subprocess.run(["docker", "run", "-d", "busybox", "sleep", "60"], env=env, capture_output=True, text=True)
         cid = r.stdout.strip()
         time.sleep(0.5)
-        shims = subprocess.run(["pgrep", "-f", f"dockyard.shim.*{cid}|shim.*{cid[:12]}"], capture_output=True, text=True)
+        shims = subprocess.run(
+            ["pgrep", "-f", f"dockyard.shim.*{cid}|shim.*{cid[:12]}"], capture_output=True, text=True
+        )
         for pid in shims.stdout.split():
             print(f"{'idle shim RSS':<44} {rss_mb(int(pid)):7.1f} MB")
         subprocess.run(["docker", "rm", "-f", cid], env=env, capture_output=True)

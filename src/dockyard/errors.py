@@ -9,23 +9,23 @@ ever classifies an error by its message text.
 from __future__ import annotations
 
 __all__ = [
-    "DockyardError",
-    "NotFound",
-    "InvalidArgument",
     "Conflict",
-    "NotModified",
-    "Unauthorized",
-    "Forbidden",
-    "Unavailable",
-    "NotImplementedYet",
-    "Internal",
-    "DigestMismatch",
-    "SizeMismatch",
-    "UnsafePath",
-    "ImageNotFound",
     "ContainerNotFound",
-    "NameConflict",
+    "DigestMismatch",
+    "DockyardError",
+    "Forbidden",
+    "ImageNotFound",
     "InUse",
+    "Internal",
+    "InvalidArgument",
+    "NameConflict",
+    "NotFound",
+    "NotImplementedYet",
+    "NotModified",
+    "SizeMismatch",
+    "Unauthorized",
+    "Unavailable",
+    "UnsafePath",
 ]
 
 

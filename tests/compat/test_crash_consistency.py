@@ -54,7 +54,9 @@ def restart_at(d: DaemonProcess, point: str) -> None:
     d.start(env={"DOCKYARD_FAILPOINT": point})
 
 
-@pytest.mark.parametrize("point", ["create:after-snapshot", "start:after-mount", "start:after-create", "start:after-start"])
+@pytest.mark.parametrize(
+    "point", ["create:after-snapshot", "start:after-mount", "start:after-create", "start:after-start"]
+)
 def test_crash_during_create_or_start(own_daemon: DaemonProcess, point: str) -> None:
     d = own_daemon
     restart_at(d, point)

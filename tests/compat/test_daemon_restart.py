@@ -32,8 +32,17 @@ def docker(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_sigkill_restart_keeps_running_container(own_daemon: DaemonProcess) -> None:
     d = own_daemon
-    r = docker(d, "run", "-d", "--name", "survivor", "busybox", "sh", "-c",
-               "i=0; trap 'echo term; exit 0' TERM; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
+    r = docker(
+        d,
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; trap 'echo term; exit 0' TERM; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    )
     assert r.returncode == 0, r.stderr
     time.sleep(0.5)
     d.kill9()

@@ -11,7 +11,9 @@ import pytest
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 
-def docker(env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def docker(
+    env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["docker", *args], env=env, input=input, capture_output=True, timeout=timeout)
 
 
@@ -54,8 +56,17 @@ def test_rm_removes_container(docker_cli: dict[str, str]) -> None:
 
 
 def test_detached_lifecycle_ps_logs_stop_rm(docker_cli: dict[str, str]) -> None:
-    r = docker(docker_cli, "run", "-d", "--name", "svc", "busybox", "sh", "-c",
-               "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
+    r = docker(
+        docker_cli,
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    )
     assert r.returncode == 0, r.stderr
     cid = r.stdout.decode().strip()
     assert len(cid) == 64
@@ -77,7 +88,20 @@ def test_detached_lifecycle_ps_logs_stop_rm(docker_cli: dict[str, str]) -> None:
 
 
 def test_create_start_wait(docker_cli: dict[str, str]) -> None:
-    r = docker(docker_cli, "create", "--name", "waiter", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "echo $A $PWD; exit 5")
+    r = docker(
+        docker_cli,
+        "create",
+        "--name",
+        "waiter",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $PWD; exit 5",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(docker(docker_cli, "inspect", "waiter").stdout)[0]["State"]["Status"] == "created"
     assert docker(docker_cli, "start", "waiter").returncode == 0
@@ -93,8 +117,17 @@ def test_start_attach(docker_cli: dict[str, str]) -> None:
 
 
 def test_kill_with_signal(docker_cli: dict[str, str]) -> None:
-    docker(docker_cli, "run", "-d", "--name", "killme", "busybox", "sh", "-c",
-           "trap 'exit 42' USR1; while true; do sleep 0.1; done")
+    docker(
+        docker_cli,
+        "run",
+        "-d",
+        "--name",
+        "killme",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    )
     assert docker(docker_cli, "kill", "-s", "USR1", "killme").returncode == 0
     assert docker(docker_cli, "wait", "killme").stdout.strip() == b"42"
     docker(docker_cli, "start", "killme")

@@ -87,8 +87,17 @@ def test_import_rootfs_tar_with_changes(docker_cli: dict[str, str]) -> None:
             link.type = tarfile.SYMTYPE
             link.linkname = "busybox"
             tf.addfile(link)
-    r = docker(docker_cli, "import", "-c", 'CMD ["/bin/cat", "/hello.txt"]', "-c", "ENV X=1", "-", "imported:v1",
-               input=buf.getvalue())
+    r = docker(
+        docker_cli,
+        "import",
+        "-c",
+        'CMD ["/bin/cat", "/hello.txt"]',
+        "-c",
+        "ENV X=1",
+        "-",
+        "imported:v1",
+        input=buf.getvalue(),
+    )
     assert r.returncode == 0, r.stderr
     cfg = json.loads(docker(docker_cli, "image", "inspect", "imported:v1").stdout)[0]["Config"]
     assert cfg["Cmd"] == ["/bin/cat", "/hello.txt"]

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 
 @pytest.fixture
-def client(clean_daemon: DaemonProcess) -> Iterator["docker.DockerClient"]:
+def client(clean_daemon: DaemonProcess) -> Iterator[docker.DockerClient]:
     c = docker.DockerClient(base_url=clean_daemon.host, timeout=60)
     try:
         yield c
@@ -24,27 +24,33 @@ def client(clean_daemon: DaemonProcess) -> Iterator["docker.DockerClient"]:
         c.close()
 
 
-def test_ping_and_version(client: "docker.DockerClient") -> None:
+def test_ping_and_version(client: docker.DockerClient) -> None:
     assert client.ping() is True
     v = client.version()
     assert v["ApiVersion"] >= "1.44"
     assert client.info()["OSType"] == "linux"
 
 
-def test_run_returns_output(client: "docker.DockerClient") -> None:
+def test_run_returns_output(client: docker.DockerClient) -> None:
     out = client.containers.run("busybox", ["sh", "-c", "echo hello; echo oops >&2"], remove=True, stderr=False)
     assert out == b"hello\n"
 
 
-def test_run_nonzero_raises_container_error(client: "docker.DockerClient") -> None:
+def test_run_nonzero_raises_container_error(client: docker.DockerClient) -> None:
     with pytest.raises(docker.errors.ContainerError) as exc:
         client.containers.run("busybox", ["sh", "-c", "echo bad >&2; exit 9"], remove=True)
     assert exc.value.exit_status == 9
 
 
-def test_detached_container_lifecycle(client: "docker.DockerClient") -> None:
-    c = client.containers.run("busybox", ["sh", "-c", "echo ready; sleep 100"], detach=True, name="pyd",
-                              labels={"a": "b"}, environment={"K": "V"})
+def test_detached_container_lifecycle(client: docker.DockerClient) -> None:
+    c = client.containers.run(
+        "busybox",
+        ["sh", "-c", "echo ready; sleep 100"],
+        detach=True,
+        name="pyd",
+        labels={"a": "b"},
+        environment={"K": "V"},
+    )
     c.reload()
     assert c.status == "running"
     assert c.labels["a"] == "b"
@@ -60,7 +66,7 @@ def test_detached_container_lifecycle(client: "docker.DockerClient") -> None:
         client.containers.get("pyd")
 
 
-def test_attach_socket_stdin(client: "docker.DockerClient") -> None:
+def test_attach_socket_stdin(client: docker.DockerClient) -> None:
     c = client.containers.create("busybox", ["cat"], stdin_open=True)  # docker-py sets StdinOnce
     sock = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
     c.start()
@@ -81,7 +87,7 @@ def test_attach_socket_stdin(client: "docker.DockerClient") -> None:
     c.remove()
 
 
-def test_images_api(client: "docker.DockerClient") -> None:
+def test_images_api(client: docker.DockerClient) -> None:
     img = client.images.get("busybox")
     assert "busybox:latest" in img.tags
     img.tag("pytag", "x")
@@ -94,7 +100,7 @@ def test_images_api(client: "docker.DockerClient") -> None:
     assert loaded[0].id == img.id
 
 
-def test_errors_are_typed(client: "docker.DockerClient", clean_daemon: DaemonProcess) -> None:
+def test_errors_are_typed(client: docker.DockerClient, clean_daemon: DaemonProcess) -> None:
     with pytest.raises(docker.errors.NotFound):
         client.containers.get("nope")
     with pytest.raises(docker.errors.ImageNotFound):

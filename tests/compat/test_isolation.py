@@ -14,7 +14,9 @@ DOCKER_DEFAULT_CAPS = 0x00000000A80425FB
 
 
 def run(env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "run", "--rm", "busybox", *cmd], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["docker", "run", "--rm", "busybox", *cmd], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_pid_namespace_hides_host_processes(docker_cli: dict[str, str]) -> None:
@@ -76,9 +78,19 @@ def test_hostname_is_container_id(docker_cli: dict[str, str]) -> None:
 
 
 def test_user_switch(docker_cli: dict[str, str]) -> None:
-    r = subprocess.run(["docker", "run", "--rm", "-u", "nobody", "busybox", "id"], env=docker_cli,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["docker", "run", "--rm", "-u", "nobody", "busybox", "id"],
+        env=docker_cli,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "uid=65534(nobody)" in r.stdout
-    r = subprocess.run(["docker", "run", "--rm", "-u", "1234:5678", "busybox", "id", "-u"], env=docker_cli,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["docker", "run", "--rm", "-u", "1234:5678", "busybox", "id", "-u"],
+        env=docker_cli,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.stdout.strip() == "1234"

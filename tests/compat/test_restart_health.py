@@ -36,8 +36,25 @@ def until(pred: Callable[[], bool], timeout: float = 20) -> bool:
 
 
 def test_on_failure_retries_then_stops(docker_cli: dict[str, str]) -> None:
-    docker(docker_cli, "run", "-d", "--name", "fails", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3")
-    assert until(lambda: state(docker_cli, "fails")["RestartCount"] == 2 and state(docker_cli, "fails")["State"]["Status"] == "exited")
+    docker(
+        docker_cli,
+        "run",
+        "-d",
+        "--name",
+        "fails",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    )
+    assert until(
+        lambda: (
+            state(docker_cli, "fails")["RestartCount"] == 2
+            and state(docker_cli, "fails")["State"]["Status"] == "exited"
+        )
+    )
     info = state(docker_cli, "fails")
     assert info["State"]["ExitCode"] == 3
     assert docker(docker_cli, "logs", "fails").stdout.count("run") == 3
@@ -62,16 +79,45 @@ def test_no_policy_does_not_restart(docker_cli: dict[str, str]) -> None:
 
 
 def test_health_check_turns_healthy_and_unhealthy(docker_cli: dict[str, str]) -> None:
-    docker(docker_cli, "run", "-d", "--name", "probe", "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
-           "--health-retries", "2", "busybox", "sh", "-c", "touch /tmp/ok; sleep 100")
+    docker(
+        docker_cli,
+        "run",
+        "-d",
+        "--name",
+        "probe",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "300ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/ok; sleep 100",
+    )
     assert until(lambda: (state(docker_cli, "probe")["State"].get("Health") or {}).get("Status") == "healthy")
     ps = docker(docker_cli, "ps", "--filter", "name=probe", "--format", "{{.Status}}").stdout
     assert "(healthy)" in ps
     docker(docker_cli, "exec", "probe", "rm", "/tmp/ok")
     if docker(docker_cli, "exec", "probe", "true").returncode != 0:
         # exec is not there yet: a second container shows the unhealthy path instead
-        docker(docker_cli, "run", "-d", "--name", "probe2", "--health-cmd", "false", "--health-interval", "300ms",
-               "--health-retries", "2", "busybox", "sleep", "100")
+        docker(
+            docker_cli,
+            "run",
+            "-d",
+            "--name",
+            "probe2",
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "300ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sleep",
+            "100",
+        )
         name = "probe2"
     else:
         name = "probe"

@@ -13,7 +13,7 @@ from aiohttp import web
 from dockyard import API_VERSION, MIN_API_VERSION, errors
 from dockyard.api.errors import status_for
 
-__all__ = ["build_app", "Route", "add_routes", "json_response", "read_json", "api_version", "qbool", "qint"]
+__all__ = ["Route", "add_routes", "api_version", "build_app", "json_response", "qbool", "qint", "read_json"]
 
 log = logging.getLogger("dockyard.api")
 
@@ -90,7 +90,10 @@ async def _errors_mw(request: web.Request, handler: Handler) -> web.StreamRespon
         if _vtuple(v) > _vtuple(API_VERSION):
             msg = f"client version {v} is too new. Maximum supported API version is {API_VERSION}"
         else:
-            msg = f"client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            msg = (
+                f"client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+                "please upgrade your client to a newer version"
+            )
         return error_response(400, msg)
     try:
         return await handler(request)

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Hijacked", "hijack", "frame"]
+__all__ = ["Hijacked", "frame", "hijack"]
 
 
 def frame(stream: int, data: bytes) -> bytes:

@@ -78,7 +78,9 @@ def create(ctx: click.Context, /, **kw: Any) -> int:
     opts = options_from(kw, detach=True)
     body = body_from(opts, tuple(kw["env_file"]))
     body.update(AttachStdout=False, AttachStderr=False)
-    created = create_container(client_from(ctx), body, kw["name"], opts.image, sys.stderr)
+    created = create_container(
+        client_from(ctx), body, kw["name"], opts.image, sys.stderr, pull=opts.host.pull, platform=opts.host.platform
+    )
     for warning in created.get("Warnings") or []:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(created["Id"])

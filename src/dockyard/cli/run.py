@@ -15,6 +15,7 @@ from dockyard.cli.messages import show_messages
 from dockyard.cli.runconfig import RunOptions
 from dockyard.cli.terminal import on_resize, raw_mode, terminal_size
 from dockyard.client import APIError, Client
+from dockyard.client.auth import AuthConfig
 
 __all__ = ["DAEMON_ERROR", "attach_and_wait", "create_container", "run_container"]
 
@@ -29,16 +30,34 @@ def _with_latest(image: str) -> str:
 
 
 def create_container(
-    client: Client, body: dict[str, Any], name: str | None, image: str, stderr: TextIO
+    client: Client,
+    body: dict[str, Any],
+    name: str | None,
+    image: str,
+    stderr: TextIO,
+    *,
+    pull: str = "missing",
+    platform: str | None = None,
 ) -> dict[str, Any]:
-    """Create; when the image is missing say so, try to pull it, and create again."""
+    """Create; when the image is missing say so, try to pull it (``--pull``), and create again."""
+    if pull == "always":
+        show_messages(client.pull(image, platform=platform, auth=_stored_auth(image)), stderr)
     try:
         return client.create_container(body, name)
     except errors.NotFound:
+        if pull == "never":
+            raise
         stderr.write(f"Unable to find image '{_with_latest(image)}' locally\n")
         stderr.flush()
-    show_messages(client.pull(image), stderr)
+    show_messages(client.pull(image, platform=platform, auth=_stored_auth(image)), stderr)
     return client.create_container(body, name)
+
+
+def _stored_auth(image: str) -> AuthConfig | None:
+    # Only when a pull is needed: reading config.json (maybe a helper) stays off the fast path.
+    from dockyard.cli.credentials import stored_auth
+
+    return stored_auth(image)
 
 
 def _report(exc: errors.DockyardError, stderr: TextIO, command: str) -> int:
@@ -109,7 +128,9 @@ def attach_and_wait(
 def run_container(client: Client, opts: RunOptions, body: dict[str, Any], name: str | None) -> int:
     """``dockyard run``: the container's exit code, or 125 when the daemon refused."""
     try:
-        created = create_container(client, body, name, opts.image, sys.stderr)
+        created = create_container(
+            client, body, name, opts.image, sys.stderr, pull=opts.host.pull, platform=opts.host.platform
+        )
     except errors.DockyardError as exc:
         if isinstance(exc, errors.Unavailable) and not isinstance(exc, APIError):
             raise

@@ -135,7 +135,7 @@ def create_body(opts: RunOptions, env: Sequence[str], security_opts: list[str] |
             bindings.setdefault(port, []).append(binding)
     # `-v /path` alone is an anonymous volume: docker sends it as Config.Volumes, not as a bind.
     specs = [parse_volume(v) for v in opts.volumes]
-    anonymous = {v: {} for v in specs if ":" not in v}
+    anonymous: dict[str, dict[str, str]] = {v: {} for v in specs if ":" not in v}
     host_config: dict[str, Any] = {
         "AutoRemove": opts.rm,
         "Binds": [v for v in specs if ":" in v] or None,

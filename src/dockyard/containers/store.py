@@ -15,7 +15,7 @@ from typing import Any
 from dockyard.errors import ContainerNotFound, InvalidArgument, NameConflict
 from dockyard.metadata.db import open_db
 
-__all__ = ["ContainerState", "ContainerRecord", "ContainerStore", "ZERO_TIME"]
+__all__ = ["ZERO_TIME", "ContainerRecord", "ContainerState", "ContainerStore"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["DaemonConfig", "load_config_file", "DEFAULT_HOST"]
+__all__ = ["DEFAULT_HOST", "DaemonConfig", "load_config_file"]
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 
@@ -85,7 +85,7 @@ def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None
         raise InvalidArgument(f"config: unknown log-level {values['log_level']!r}")
     for rname, rt in dict(values.get("runtimes", {})).items():
         if not isinstance(rt, dict) or not isinstance(rt.get("path"), str):
-            raise InvalidArgument(f"config: runtime {rname!r} needs a \"path\"")
+            raise InvalidArgument(f'config: runtime {rname!r} needs a "path"')
     cfg = (base or DaemonConfig()).merged(values)
     return replace(cfg, extra={**cfg.extra, **extra})
 

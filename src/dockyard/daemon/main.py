@@ -16,7 +16,7 @@ from typing import Any
 from dockyard import __version__, errors
 from dockyard.daemon.config import DEFAULT_HOST, DaemonConfig, load_config_file
 
-__all__ = ["main", "parse_args", "build_config"]
+__all__ = ["build_config", "main", "parse_args"]
 
 log = logging.getLogger("dockyard.daemon")
 
@@ -25,8 +25,14 @@ DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dockyardd", description="dockyard daemon: serves the Docker Engine API")
-    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="HOST",
-                   help=f"socket to listen on: unix:///path or tcp://127.0.0.1:PORT (default {DEFAULT_HOST})")
+    p.add_argument(
+        "-H",
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="HOST",
+        help=f"socket to listen on: unix:///path or tcp://127.0.0.1:PORT (default {DEFAULT_HOST})",
+    )
     p.add_argument("--data-root", help="root of persistent state (default /var/lib/dockyard)")
     p.add_argument("--exec-root", help="root of runtime state (default /run/dockyard)")
     p.add_argument("-p", "--pidfile", help="pid file (default <exec-root>/dockyardd.pid)")
@@ -35,7 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-D", "--debug", action="store_true", help="debug logging")
     p.add_argument("--default-runtime", help="OCI runtime for containers (default dockyard-runtime)")
     p.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH", help="register an OCI runtime")
-    p.add_argument("--storage-driver", choices=["overlay", "overlay2", "copy"], help="snapshotter (default: overlay when available)")
+    p.add_argument(
+        "--storage-driver",
+        choices=["overlay", "overlay2", "copy"],
+        help="snapshotter (default: overlay when available)",
+    )
     p.add_argument("-v", "--version", action="version", version=f"dockyardd {__version__}")
     return p.parse_args(argv)
 
@@ -108,7 +118,7 @@ async def _serve(cfg: DaemonConfig) -> None:
     sites: list[Any] = []
     for host in cfg.hosts:
         if host.startswith("unix://"):
-            path = host[len("unix://"):]
+            path = host[len("unix://") :]
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # stale: we hold the data-root lock
@@ -116,7 +126,7 @@ async def _serve(cfg: DaemonConfig) -> None:
             await site.start()
             os.chmod(path, 0o660)
         elif host.startswith("tcp://"):
-            hp = host[len("tcp://"):]
+            hp = host[len("tcp://") :]
             h, _, port = hp.rpartition(":")
             site = web.TCPSite(runner, h or "127.0.0.1", int(port or 2375))
             await site.start()
@@ -136,7 +146,7 @@ async def _serve(cfg: DaemonConfig) -> None:
     for host in cfg.hosts:
         if host.startswith("unix://"):
             with contextlib.suppress(OSError):
-                os.unlink(host[len("unix://"):])
+                os.unlink(host[len("unix://") :])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from dockyard.engine.engine import Engine
 from dockyard.engine.events import EventBus
 from dockyard.mount.types import Mount
 
-__all__ = ["Daemon", "build_daemon", "KernelMounter", "choose_storage_driver"]
+__all__ = ["Daemon", "KernelMounter", "build_daemon", "choose_storage_driver"]
 
 log = logging.getLogger("dockyard.daemon")
 

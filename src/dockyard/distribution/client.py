@@ -242,7 +242,7 @@ class Repository:
                 return await self._request_once(method, path, headers, data, params, ep, scope or self.scope)
             except _Retryable as exc:
                 attempt += 1
-                if not retry or attempt >= _RETRIES or data is not None and not isinstance(data, (bytes, str)):
+                if not retry or attempt >= _RETRIES or (data is not None and not isinstance(data, (bytes, str))):
                     raise errors.Unavailable(exc.message) from None
                 await asyncio.sleep(delay)
                 delay *= 2
@@ -268,7 +268,7 @@ class Repository:
                 raw = await self.client.session().request(
                     method, url, headers=hdrs, data=data, params=params, ssl=self._ssl(url), allow_redirects=True
                 )
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if not fell_back and self._fallback_to_http(ep, url):
                     fell_back = True
                     return await self._request_once(method, path, headers, data, params, ep, scope)

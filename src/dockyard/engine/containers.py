@@ -16,7 +16,7 @@ import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
 from dockyard.mount.types import Mount
 from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
 
-__all__ = ["ContainerService", "AttachOptions", "ClientConn", "RootfsMounter", "ImageSource", "Snapshots"]
+__all__ = ["AttachOptions", "ClientConn", "ContainerService", "ImageSource", "RootfsMounter", "Snapshots"]
 
 log = logging.getLogger("dockyard.engine.containers")
 
@@ -42,7 +42,7 @@ class ImageSource(Protocol):
 
     def resolve(self, name: str) -> Any: ...
 
-    def ensure_unpacked(self, image_id: str) -> str | None: ...
+    async def ensure_unpacked(self, image_id: str) -> str | None: ...
 
 
 class Snapshots(Protocol):
@@ -115,14 +115,6 @@ class _Live:
         """Wake everyone waiting for this exit; later waiters get the next one."""
         ev, self.exit_event = self.exit_event, asyncio.Event()
         ev.set()
-
-
-def _maybe_await(x: Any) -> Awaitable[Any]:
-    if asyncio.iscoroutine(x) or isinstance(x, asyncio.Future):
-        return x  # type: ignore[no-any-return]
-    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    fut.set_result(x)
-    return fut
 
 
 class ContainerService:
@@ -208,7 +200,7 @@ class ContainerService:
         if not image_name:
             raise errors.InvalidArgument("Config cannot be empty in order to create a container")
         try:
-            img = await _maybe_await(self._images.resolve(image_name))
+            img = self._images.resolve(image_name)
         except errors.NotFound:
             raise errors.ImageNotFound(f"No such image: {containerspec.display_ref(image_name)}") from None
         runtime_name = req.host_config.runtime or self._default_runtime
@@ -228,7 +220,7 @@ class ContainerService:
         merged = containerspec.merge(
             req, img.container_config, containerspec.daemon_defaults(runtime_name, self._log_driver)
         )
-        parent = await _maybe_await(self._images.ensure_unpacked(img.id))
+        parent = await self._images.ensure_unpacked(img.id)
         cdir = self.container_dir(cid)
         os.makedirs(cdir, mode=0o710, exist_ok=True)
         try:
@@ -371,8 +363,13 @@ class ContainerService:
             raise
         rec = self._store.get(rec.id)
         rec = rec.with_state(
-            status="running", pid=pid, exit_code=0, error="", oom_killed=False,
-            started_at=now_rfc3339(), finished_at=ZERO_TIME,
+            status="running",
+            pid=pid,
+            exit_code=0,
+            error="",
+            oom_killed=False,
+            started_at=now_rfc3339(),
+            finished_at=ZERO_TIME,
         )
         rec = _replace_record(rec, manually_stopped=False)
         self._store.put(rec)
@@ -413,13 +410,21 @@ class ContainerService:
         live.cancel_health()
         ran_for = time.time() - parse_rfc3339(rec.state.started_at)
         decision = should_restart(
-            rec.host_config.get("RestartPolicy"), status.code, rec.restart_count, rec.manually_stopped,
-            live.restart_delay, ran_for,
+            rec.host_config.get("RestartPolicy"),
+            status.code,
+            rec.restart_count,
+            rec.manually_stopped,
+            live.restart_delay,
+            ran_for,
         )
         restart = decision.restart and not rec.host_config.get("AutoRemove")
         rec = rec.with_state(
-            status="restarting" if restart else "exited", pid=0, exit_code=status.code,
-            oom_killed=status.oom_killed, finished_at=status.exited_at or now_rfc3339(), error=status.error,
+            status="restarting" if restart else "exited",
+            pid=0,
+            exit_code=status.code,
+            oom_killed=status.oom_killed,
+            finished_at=status.exited_at or now_rfc3339(),
+            error=status.error,
         )
         if rec.health:
             rec = _replace_record(rec, health={**rec.health, "Status": "unhealthy", "FailingStreak": 0})

@@ -23,18 +23,18 @@ from dockyard.mount.types import Mount
 from dockyard.oci.reference import parse_reference
 
 __all__ = [
-    "parse",
-    "merge",
-    "daemon_defaults",
     "Merged",
+    "daemon_defaults",
     "display_ref",
-    "validate_name",
-    "generate_name",
-    "new_id",
-    "parse_signal",
-    "write_network_files",
     "generate",
+    "generate_name",
+    "merge",
+    "new_id",
+    "parse",
+    "parse_signal",
     "start_failure",
+    "validate_name",
+    "write_network_files",
 ]
 
 DEFAULT_NETWORK_MODE = "none"  # bridge networking is a later issue
@@ -94,7 +94,9 @@ class Merged:
 
 def daemon_defaults(runtime: str, log_driver: str) -> DaemonDefaults:
     v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    return DaemonDefaults(cgroupns_mode="private" if v2 else "host", cgroup_v2=v2, runtime=runtime, log_driver=log_driver)
+    return DaemonDefaults(
+        cgroupns_mode="private" if v2 else "host", cgroup_v2=v2, runtime=runtime, log_driver=log_driver
+    )
 
 
 def merge(req: creq.CreateRequest, image_config: Mapping[str, Any], defaults: DaemonDefaults) -> Merged:

@@ -25,13 +25,27 @@ def event_matches(event: Mapping[str, Any], filters: Mapping[str, list[str]]) ->
         elif key in ("event", "action"):
             action = str(event.get("Action", ""))
             ok = action in wanted or action.split(":", 1)[0] in wanted
-        elif key in ("container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config"):
+        elif key in (
+            "container",
+            "image",
+            "volume",
+            "network",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+        ):
             typ = "container" if key == "container" else key
             if key == "image" and event.get("Type") == "container":
                 ok = attrs.get("image") in wanted
             else:
-                ok = event.get("Type") == typ and (actor.get("ID") in wanted or attrs.get("name") in wanted or any(
-                    str(actor.get("ID", "")).startswith(w) for w in wanted if len(w) >= 3))
+                ok = event.get("Type") == typ and (
+                    actor.get("ID") in wanted
+                    or attrs.get("name") in wanted
+                    or any(str(actor.get("ID", "")).startswith(w) for w in wanted if len(w) >= 3)
+                )
         elif key == "label":
             ok = all(_label_ok(attrs, w) for w in wanted)
         elif key == "scope":
@@ -83,9 +97,9 @@ class EventBus:
         try:
             if since is not None:
                 for ev in list(self._history):
-                    if ev["timeNano"] / 1e9 >= since and (until is None or ev["timeNano"] / 1e9 <= until):
-                        if event_matches(ev, filters):
-                            yield ev
+                    t = ev["timeNano"] / 1e9
+                    if t >= since and (until is None or t <= until) and event_matches(ev, filters):
+                        yield ev
             if until is not None and until <= time.time():
                 return
             while True:

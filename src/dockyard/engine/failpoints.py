@@ -16,5 +16,5 @@ _ACTIVE = os.environ.get("DOCKYARD_FAILPOINT", "")
 
 
 def failpoint(name: str) -> None:
-    if _ACTIVE and _ACTIVE == name:
+    if _ACTIVE and name == _ACTIVE:
         os.kill(os.getpid(), signal.SIGKILL)

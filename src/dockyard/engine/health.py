@@ -15,7 +15,7 @@ from typing import Any
 from dockyard.engine.timefmt import now_rfc3339
 from dockyard.tasks.api import ExecSpec, Task
 
-__all__ = ["HealthConfig", "health_config", "HealthMonitor", "health_suffix"]
+__all__ = ["HealthConfig", "HealthMonitor", "health_config", "health_suffix"]
 
 log = logging.getLogger("dockyard.engine.health")
 
@@ -81,7 +81,13 @@ def health_suffix(health: Mapping[str, Any] | None) -> str:
 
 
 def next_health(
-    health: Mapping[str, Any] | None, exit_code: int, output: str, start: str, end: str, retries: int, in_start_period: bool
+    health: Mapping[str, Any] | None,
+    exit_code: int,
+    output: str,
+    start: str,
+    end: str,
+    retries: int,
+    in_start_period: bool,
 ) -> dict[str, Any]:
     """The new State.Health after one probe (pure)."""
     h = dict(health or {"Status": "starting", "FailingStreak": 0, "Log": []})

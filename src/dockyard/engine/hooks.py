@@ -15,7 +15,7 @@ from dockyard.containers.create_request import ContainerConfig, HostConfig, Netw
 from dockyard.containers.store import ContainerRecord
 from dockyard.mount.types import Mount
 
-__all__ = ["VolumeHooks", "NetworkHooks", "NoVolumes", "NoNetworks", "none_network_settings"]
+__all__ = ["NetworkHooks", "NoNetworks", "NoVolumes", "VolumeHooks", "none_network_settings"]
 
 
 class VolumeHooks(Protocol):
@@ -37,7 +37,11 @@ class VolumeHooks(Protocol):
 
 class NetworkHooks(Protocol):
     async def on_create(
-        self, container_id: str, name: str, config: ContainerConfig, host_config: HostConfig,
+        self,
+        container_id: str,
+        name: str,
+        config: ContainerConfig,
+        host_config: HostConfig,
         networking: NetworkingConfig,
     ) -> Mapping[str, Any]:
         """Validate the network mode and endpoints; return the initial NetworkSettings."""
@@ -63,16 +67,39 @@ class NetworkHooks(Protocol):
 def none_network_settings() -> dict[str, Any]:
     """A loopback-only namespace, as Docker shows ``--network none``."""
     return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "MacAddress": "",
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
         "Networks": {
             "none": {
-                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+                "IPAMConfig": None,
+                "Links": None,
+                "Aliases": None,
+                "MacAddress": "",
+                "NetworkID": "",
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DriverOpts": None,
+                "DNSNames": None,
             }
         },
     }
@@ -99,7 +126,11 @@ class NoNetworks:
     """Every container gets its own loopback-only network namespace (``--network none``)."""
 
     async def on_create(
-        self, container_id: str, name: str, config: ContainerConfig, host_config: HostConfig,
+        self,
+        container_id: str,
+        name: str,
+        config: ContainerConfig,
+        host_config: HostConfig,
         networking: NetworkingConfig,
     ) -> Mapping[str, Any]:
         return none_network_settings()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dockyard.engine.timefmt import parse_rfc3339
 
-__all__ = ["LogEntry", "read_log_entries", "parse_line", "follow_log", "log_files"]
+__all__ = ["LogEntry", "follow_log", "log_files", "parse_line", "read_log_entries"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ def read_log_entries(path: str) -> list[LogEntry]:
     return out
 
 
-async def follow_log(path: str, offset: int, is_done: Callable[[], bool], poll: float = 0.05) -> AsyncIterator[LogEntry]:
+async def follow_log(
+    path: str, offset: int, is_done: Callable[[], bool], poll: float = 0.05
+) -> AsyncIterator[LogEntry]:
     """Entries appended to ``path`` after byte ``offset`` until ``is_done()`` and drained.
 
     Polling keeps this simple and robust across rotation and daemon restarts;

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RestartDecision", "should_restart", "should_restart_at_boot", "next_delay", "DEFAULT_DELAY", "MAX_DELAY"]
+__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "RestartDecision", "next_delay", "should_restart", "should_restart_at_boot"]
 
 DEFAULT_DELAY = 0.1  # seconds; doubles after each restart
 MAX_DELAY = 60.0
@@ -44,9 +44,7 @@ def should_restart(
     name = str((policy or {}).get("Name") or "no")
     max_retry = int((policy or {}).get("MaximumRetryCount") or 0)
     delay = next_delay(previous_delay, ran_for)
-    if name == "always":
-        restart = not manually_stopped
-    elif name == "unless-stopped":
+    if name == "always" or name == "unless-stopped":
         restart = not manually_stopped
     elif name == "on-failure":
         restart = exit_code != 0 and not manually_stopped and (max_retry == 0 or restart_count < max_retry)

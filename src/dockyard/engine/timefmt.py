@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-__all__ = ["ZERO_TIME", "now_rfc3339", "rfc3339", "parse_rfc3339", "human_duration", "parse_since"]
+__all__ = ["ZERO_TIME", "human_duration", "now_rfc3339", "parse_rfc3339", "parse_since", "rfc3339"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

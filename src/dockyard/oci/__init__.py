@@ -5,15 +5,15 @@ from dockyard.oci.image import Descriptor, Index, Manifest, Platform, canonical_
 from dockyard.oci.reference import Reference, parse_reference
 
 __all__ = [
+    "Descriptor",
     "Digest",
     "Hasher",
-    "sha256_of",
-    "Descriptor",
     "Index",
     "Manifest",
     "Platform",
+    "Reference",
     "canonical_json",
     "host_platform",
-    "Reference",
     "parse_reference",
+    "sha256_of",
 ]

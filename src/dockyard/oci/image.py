@@ -12,7 +12,7 @@ from dockyard.errors import InvalidArgument
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 
-__all__ = ["Descriptor", "Platform", "Manifest", "Index", "host_platform", "canonical_json"]
+__all__ = ["Descriptor", "Index", "Manifest", "Platform", "canonical_json", "host_platform"]
 
 
 def canonical_json(obj: Any) -> bytes:

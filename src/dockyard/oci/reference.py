@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest
 
-__all__ = ["Reference", "parse_reference", "DEFAULT_DOMAIN", "LEGACY_DOMAINS"]
+__all__ = ["DEFAULT_DOMAIN", "LEGACY_DOMAINS", "Reference", "parse_reference"]
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAINS = frozenset({"index.docker.io", "registry-1.docker.io"})
@@ -93,9 +93,7 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     if not text:
         raise InvalidArgument("invalid reference format")
     if looks_like_id(text):
-        raise InvalidArgument(
-            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise InvalidArgument(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     remainder = text
     digest: Digest | None = None
     if "@" in remainder:

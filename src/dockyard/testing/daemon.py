@@ -83,12 +83,22 @@ class DaemonProcess:
 
     def start(self, timeout: float = 20, env: dict[str, str] | None = None) -> None:
         """Start dockyardd; ``env`` adds variables (e.g. a failpoint) for this run only."""
-        cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", self.host, "--data-root", self.data_root,
-               "--exec-root", self.exec_root, *self.extra_args]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env={**os.environ, **(env or {})})
-        log.close()
+        cmd = [
+            sys.executable,
+            "-m",
+            "dockyard.daemon.main",
+            "-H",
+            self.host,
+            "--data-root",
+            self.data_root,
+            "--exec-root",
+            self.exec_root,
+            *self.extra_args,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -19,7 +19,7 @@ from dockyard.engine.containers import AttachOptions
 from dockyard.engine.logs import follow_log, read_log_entries
 from dockyard.engine.timefmt import parse_rfc3339, parse_since
 
-__all__ = ["routes", "inspect_json", "list_json"]
+__all__ = ["inspect_json", "list_json", "routes"]
 
 
 def _command(rec: ContainerRecord) -> str:
@@ -170,7 +170,10 @@ def routes(engine: Any) -> list[Route]:
 
     async def remove(request: web.Request) -> web.Response:
         await svc.remove(
-            request.match_info["id"], force=qbool(request, "force"), volumes=qbool(request, "v"), link=qbool(request, "link")
+            request.match_info["id"],
+            force=qbool(request, "force"),
+            volumes=qbool(request, "v"),
+            link=qbool(request, "link"),
         )
         return web.Response(status=204)
 
@@ -264,6 +267,7 @@ def routes(engine: Any) -> list[Route]:
             if out:
                 await resp.write(out)
         if follow and rec.state.running:
+
             def done() -> bool:
                 try:
                     return not svc.get(rec.id).state.running
