@@ -83,22 +83,26 @@ def main() -> int:
                 timed(["docker", "run", "--rm", "busybox", "true"], env, args.n),
             )
         report("dockyard run --rm busybox true", timed(["dockyard", "run", "--rm", "busybox", "true"], env, args.n))
-        if shutil.which("crun"):
+        for tool in ("crun", "runc"):
+            if not shutil.which(tool) or not shutil.which("crun"):
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 bundle = crun_bundle(tmp)
-                xs = timed(["crun", "run", "--bundle", bundle, "bench-crun"], dict(os.environ), args.n)
-                report("crun run (same busybox, no daemon)", xs)
+                try:
+                    xs = timed([tool, "run", "--bundle", bundle, f"bench-{tool}"], dict(os.environ), args.n)
+                except subprocess.CalledProcessError as e:
+                    why = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
+                    print(f"{tool + ' run':<44} cannot run on this host: {why[0]}")
+                    continue
+                report(f"{tool} run (same busybox, no daemon)", xs)
         time.sleep(1)
         assert d.proc is not None
         print(f"{'dockyardd idle RSS':<44} {rss_mb(d.proc.pid):7.1f} MB")
         r = subprocess.run(["docker", "run", "-d", "busybox", "sleep", "60"], env=env, capture_output=True, text=True)
         cid = r.stdout.strip()
         time.sleep(0.5)
-        shims = subprocess.run(
-            ["pgrep", "-f", f"dockyard.shim.*{cid}|shim.*{cid[:12]}"], capture_output=True, text=True
-        )
-        for pid in shims.stdout.split():
-            print(f"{'idle shim RSS':<44} {rss_mb(int(pid)):7.1f} MB")
+        with open(os.path.join(d.exec_root, "containers", cid, "shim", "shim.pid")) as f:
+            print(f"{'idle shim RSS':<44} {rss_mb(int(f.read().strip())):7.1f} MB")
         subprocess.run(["docker", "rm", "-f", cid], env=env, capture_output=True)
     finally:
         d.destroy()

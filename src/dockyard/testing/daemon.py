@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["DaemonProcess", "UnixHTTPConnection", "cleanup_mounts_under", "kill_shims_under"]
+__all__ = ["DaemonProcess", "UnixHTTPConnection", "cleanup_mounts_under", "cleanup_networks", "kill_shims_under"]
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -62,6 +62,26 @@ def kill_shims_under(root: str) -> None:
                 os.kill(int(pid), signal.SIGKILL)
 
 
+def cleanup_networks(data_root: str, root: str) -> None:
+    """Delete the bridges and the nft table a test daemon made (it leaves them for live restore)."""
+    bridges: list[str] = []
+    with contextlib.suppress(Exception):
+        from dockyard.network.ipam import NetworkStore
+
+        store = NetworkStore(os.path.join(data_root, "network.db"))
+        try:
+            bridges = [n.bridge for n in store.all() if n.driver == "bridge" and n.bridge]
+        finally:
+            store.close()
+    default = ""
+    with contextlib.suppress(Exception), open(os.path.join(root, "daemon.json")) as f:
+        default = str(json.load(f).get("bridge") or "")
+    for name in {default, *bridges} - {"", "dockyard0"}:
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    if default and default != "dockyard0":
+        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{default}"], capture_output=True, check=False)
+
+
 class DaemonProcess:
     """A dockyardd on its own socket, data root and exec root under one temp dir."""
 
@@ -81,6 +101,34 @@ class DaemonProcess:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host, "DOCKYARD_HOST": self.host}
 
+    def _network_config_args(self) -> list[str]:
+        """Daemons side by side (tests) each get their own default bridge, subnet and nft table."""
+        if "--config-file" in self.extra_args:
+            return []
+        path = os.path.join(self.root, "daemon.json")
+        if not os.path.exists(path):
+            import ipaddress
+            import random
+            import secrets
+
+            from dockyard.network.hostroutes import host_route_subnets
+
+            used = [ipaddress.ip_network(r) for r in host_route_subnets()]
+            third = random.randrange(256)
+            for _ in range(256):
+                if not any(ipaddress.ip_network(f"10.213.{third}.0/24").overlaps(u) for u in used):
+                    break
+                third = (third + 1) % 256
+            cfg = {
+                "bridge": f"dy{secrets.token_hex(3)}0",
+                "bip": f"10.213.{third}.1/24",
+                "default-address-pools": [{"base": "10.214.0.0/15", "size": 24}],
+            }
+            os.makedirs(self.root, exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+        return ["--config-file", path]
+
     def start(self, timeout: float = 20, env: dict[str, str] | None = None) -> None:
         """Start dockyardd; ``env`` adds variables (e.g. a failpoint) for this run only."""
         cmd = [
@@ -93,6 +141,7 @@ class DaemonProcess:
             self.data_root,
             "--exec-root",
             self.exec_root,
+            *self._network_config_args(),
             *self.extra_args,
         ]
         with open(self.log_path, "ab") as log:
@@ -168,6 +217,7 @@ class DaemonProcess:
         self.stop()
         kill_shims_under(self.root)
         cleanup_mounts_under(self.root)
+        cleanup_networks(self.data_root, self.root)
         # cgroups created for containers of this daemon are named by container id;
         # the runtime removes them on delete, the kill above may have skipped that.
         shutil.rmtree(self.root, ignore_errors=True)

@@ -51,7 +51,19 @@ def routes(engine: Any) -> list[Route]:
         await resp.write_eof()
         return resp
 
+    async def unsupported(request: web.Request) -> web.Response:
+        area = request.match_info.get("area", "")
+        raise errors.NotImplementedYet(f"{area} is not supported by dockyard")
+
+    # Known Engine API areas that dockyard does not implement: 501, not 404.
+    known = [
+        (method, f"/{{area:{area}}}{tail}", unsupported)
+        for area in ("swarm", "services", "nodes", "tasks", "secrets", "configs", "plugins", "session", "distribution")
+        for method in ("GET", "POST", "DELETE")
+        for tail in ("", "/{rest:.*}")
+    ]
     return [
+        *known,
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),
         ("GET", "/version", version),
