@@ -189,3 +189,38 @@ def test_interactive_tty(docker_cli: dict[str, str]) -> None:
     finally:
         child.close()
     assert child.exitstatus == 7
+
+
+def test_log_rotation_keeps_newest_lines(docker_cli: dict[str, str]) -> None:
+    script = "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done"
+    r = docker(
+        docker_cli,
+        "run",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = docker(docker_cli, "logs", "rot").stdout.decode().splitlines()
+    numbers = [int(x.split()[1]) for x in lines]
+    assert numbers[-1] == 199
+    assert numbers == list(range(numbers[0], 200))  # contiguous: rotation drops only the oldest
+    assert 0 < len(numbers) < 200
+    path = json.loads(docker(docker_cli, "inspect", "rot").stdout)[0]["LogPath"]
+    import os
+
+    assert os.path.getsize(path) <= 2048 and os.path.exists(path + ".1") and not os.path.exists(path + ".3")
+
+
+def test_none_log_driver(docker_cli: dict[str, str]) -> None:
+    r = docker(docker_cli, "run", "--name", "nolog", "--log-driver", "none", "busybox", "echo", "hi")
+    assert r.stdout == b"hi\n"  # attach still works
+    r = docker(docker_cli, "logs", "nolog")
+    assert r.returncode != 0 and b"does not support reading" in r.stderr
