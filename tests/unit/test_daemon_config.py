@@ -48,7 +48,9 @@ def test_flags_override_file(tmp_path: Path) -> None:
     p = tmp_path / "daemon.json"
     p.write_text(json.dumps({"data-root": "/from-file", "exec-root": "/e"}))
     cfg = build_config(
-        parse_args(["--config-file", str(p), "--data-root", "/flag", "-H", "unix:///s.sock", "--add-runtime", "x=/bin/x"])
+        parse_args(
+            ["--config-file", str(p), "--data-root", "/flag", "-H", "unix:///s.sock", "--add-runtime", "x=/bin/x"]
+        )
     )
     assert cfg.data_root == "/flag"
     assert cfg.exec_root == "/e"

@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import tarfile
+from collections.abc import Collection
 from typing import BinaryIO
 
 from dockyard.archive.apply import ApplyResult
@@ -23,20 +24,21 @@ __all__ = ["write_layer"]
 _SKIP_XATTR_PREFIX = "trusted.overlay."
 
 
-def write_layer(src: str, out: BinaryIO | None, *, mtime: int | None = None) -> ApplyResult:
+def write_layer(src: str, out: BinaryIO | None, *, mtime: int | None = None, skip: Collection[str] = ()) -> ApplyResult:
     """Write ``src`` as an uncompressed layer tar to ``out``; returns its diffID and size.
 
-    ``mtime`` forces every entry's modification time (for reproducible images).
+    ``mtime`` forces every entry's modification time (for reproducible images);
+    ``skip`` names relative paths left out with everything below them (mountpoint stubs).
     """
     sink = HashingWriter(out)
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         links: dict[tuple[int, int], str] = {}
-        for rel in _walk(src):
+        for rel in _walk(src, frozenset(skip)):
             _add(tar, src, rel, links, mtime)
     return ApplyResult(sink.digest, sink.hasher.size)
 
 
-def _walk(root: str) -> list[str]:
+def _walk(root: str, skip: frozenset[str] = frozenset()) -> list[str]:
     """Every path under ``root`` (relative), parents before children, siblings sorted."""
     found: list[str] = []
 
@@ -44,6 +46,8 @@ def _walk(root: str) -> list[str]:
         path = os.path.join(root, rel) if rel else root
         for name in sorted(os.listdir(path)):
             child = f"{rel}/{name}" if rel else name
+            if child in skip:
+                continue
             found.append(child)
             cpath = os.path.join(root, child)
             if os.path.isdir(cpath) and not os.path.islink(cpath):

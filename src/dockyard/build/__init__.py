@@ -1,0 +1,24 @@
+"""The builder: Dockerfile language, ``.dockerignore``, stages, the build cache and the step executor."""
+
+from dockyard.build.api import BuildOptions, ImageState, RunResult, Worker
+from dockyard.build.cache import BuildCache, CacheEntry, cache_key
+from dockyard.build.executor import BuildFailed, Executor, scratch_state
+from dockyard.build.ignore import IgnoreMatcher
+from dockyard.build.stages import Stage, StagePlan, plan_stages
+
+__all__ = [
+    "BuildCache",
+    "BuildFailed",
+    "BuildOptions",
+    "CacheEntry",
+    "Executor",
+    "IgnoreMatcher",
+    "ImageState",
+    "RunResult",
+    "Stage",
+    "StagePlan",
+    "Worker",
+    "cache_key",
+    "plan_stages",
+    "scratch_state",
+]

@@ -25,10 +25,7 @@ class Pattern:
         if self.regex.match(path):
             return True
         parts = path.split("/")
-        for n in range(1, len(parts)):
-            if self.regex.match("/".join(parts[:n])):
-                return True
-        return False
+        return any(self.regex.match("/".join(parts[:n])) for n in range(1, len(parts)))
 
 
 def _clean(p: str) -> str:

@@ -13,6 +13,7 @@ from dockyard import errors
 from dockyard.cli.container_options import body_from, create_options, options_from
 from dockyard.cli.context import client_from
 from dockyard.cli.humanize import api_timestamp
+from dockyard.cli.lazy import LazyGroup
 from dockyard.cli.listing import CONTAINER_HEADERS, container_row, render_rows
 from dockyard.cli.run import DAEMON_ERROR, attach_and_wait, create_container, run_container
 from dockyard.cli.templates import parse_template
@@ -240,13 +241,25 @@ def _inspect_one(client: Client, ref: str, kind: str | None) -> dict[str, Any]:
         except errors.NotFound:
             if kind == "image":
                 raise
+    for other, fetch in (("network", client.inspect_network), ("volume", client.inspect_volume)):
+        if kind in (None, other):
+            try:
+                return fetch(ref)
+            except errors.NotFound:
+                if kind == other:
+                    raise
     raise errors.NotFound(f"No such object: {ref}")
 
 
 @click.command()
 @click.option("-f", "--format", "fmt", help="Format output using a custom template ('json' or a Go template).")
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container.")
-@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only inspect objects of this type.")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["container", "image", "network", "volume"]),
+    help="Only inspect objects of this type.",
+)
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect(ctx: click.Context, fmt: str | None, size: bool, kind: str | None, names: tuple[str, ...]) -> int:
@@ -275,7 +288,18 @@ def inspect(ctx: click.Context, fmt: str | None, size: bool, kind: str | None, n
     return rc
 
 
-@click.group()
+_OPS = "dockyard.cli.container_ops:"
+_CONTAINER_LAZY = {
+    **{n: _OPS + n for n in ("pause", "unpause", "restart", "rename", "update", "top", "port", "diff", "export")},
+    "commit": _OPS + "commit",
+    "prune": _OPS + "prune",
+    "exec": "dockyard.cli.exec_command:exec_",
+    "cp": "dockyard.cli.cp:cp",
+    "stats": "dockyard.cli.stats:stats",
+}
+
+
+@click.group(cls=LazyGroup, lazy=_CONTAINER_LAZY)
 def container() -> None:
     """Manage containers."""
 

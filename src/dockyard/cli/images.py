@@ -12,6 +12,7 @@ import click
 from dockyard import errors
 from dockyard.cli.containers import each, parse_filters
 from dockyard.cli.context import client_from
+from dockyard.cli.lazy import LazyGroup
 from dockyard.cli.listing import IMAGE_HEADERS, image_rows, render_rows
 from dockyard.cli.messages import show_messages
 from dockyard.cli.runconfig import split_repo_tag
@@ -173,7 +174,16 @@ def import_(
     return 0
 
 
-@click.group()
+_IMAGE_LAZY = {
+    "build": "dockyard.cli.build:build",
+    "pull": "dockyard.cli.distribution:pull",
+    "push": "dockyard.cli.distribution:push",
+    "prune": "dockyard.cli.system_ops:image_prune",
+    "inspect": "dockyard.cli.inspect_image:inspect",
+}
+
+
+@click.group(cls=LazyGroup, lazy=_IMAGE_LAZY)
 def image() -> None:
     """Manage images."""
 

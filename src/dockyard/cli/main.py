@@ -8,14 +8,40 @@ import sys
 import click
 
 from dockyard import __version__, errors
-from dockyard.cli import containers, exec_command, images, registry, system
 from dockyard.cli.context import UNREACHABLE_HINT, CLIContext, resolve_host
+from dockyard.cli.lazy import LazyGroup
 from dockyard.client import APIError, DaemonUnreachable, parse_host
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+_C = "dockyard.cli."
+# Top-level command -> where it lives; imported on use only (keeps `dockyard run` quick to start).
+COMMANDS = {
+    **{n: f"{_C}containers:{n}" for n in ("run", "create", "start", "stop", "kill", "rm", "ps", "logs", "wait")},
+    "inspect": f"{_C}containers:inspect",
+    "container": f"{_C}containers:container",
+    **{
+        n: f"{_C}container_ops:{n}"
+        for n in ("pause", "unpause", "restart", "rename", "update", "top", "port", "diff", "export", "commit")
+    },
+    "exec": f"{_C}exec_command:exec_",
+    "cp": f"{_C}cp:cp",
+    "stats": f"{_C}stats:stats",
+    **{n: f"{_C}images:{n}" for n in ("images", "rmi", "tag", "load", "save", "image")},
+    "import": f"{_C}images:import_",
+    "build": f"{_C}build:build",
+    **{n: f"{_C}distribution:{n}" for n in ("pull", "push", "login", "logout")},
+    "network": f"{_C}networks:network",
+    "volume": f"{_C}volumes:volume",
+    "version": f"{_C}system:version",
+    "info": f"{_C}system:info",
+    "events": f"{_C}system_ops:events",
+    "system": f"{_C}system_ops:system",
+    "registry": f"{_C}registry:registry",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-H", "--host", "host", metavar="HOST", help="Daemon socket to connect to (env DOCKYARD_HOST).")
 @click.version_option(__version__, "-v", "--version", prog_name="dockyard", message="dockyard version %(version)s")
 @click.pass_context
@@ -24,11 +50,6 @@ def cli(ctx: click.Context, host: str | None) -> None:
     ctx.obj = CLIContext(
         parse_host(resolve_host(host, os.environ)), autostart=os.environ.get("DOCKYARD_AUTOSTART") == "1"
     )
-
-
-for _module in (containers, exec_command, images, system, registry):
-    for _command in _module.commands():
-        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, TextIO
 from dockyard import errors
 from dockyard.cli.attach import pump
 from dockyard.cli.messages import show_messages
-from dockyard.cli.runconfig import RunOptions
+from dockyard.cli.runconfig import RunOptions, split_repo_tag
 from dockyard.cli.terminal import on_resize, raw_mode, terminal_size
 from dockyard.client import APIError, Client
 from dockyard.client.auth import AuthConfig
@@ -41,16 +41,24 @@ def create_container(
 ) -> dict[str, Any]:
     """Create; when the image is missing say so, try to pull it (``--pull``), and create again."""
     if pull == "always":
-        show_messages(client.pull(image, platform=platform, auth=_stored_auth(image)), stderr)
+        _pull(client, image, platform, stderr)
     try:
-        return client.create_container(body, name)
+        return client.create_container(body, name, platform=platform)
     except errors.NotFound:
         if pull == "never":
             raise
         stderr.write(f"Unable to find image '{_with_latest(image)}' locally\n")
         stderr.flush()
-    show_messages(client.pull(image, platform=platform, auth=_stored_auth(image)), stderr)
-    return client.create_container(body, name)
+    _pull(client, image, platform, stderr)
+    return client.create_container(body, name, platform=platform)
+
+
+def _pull(client: Client, image: str, platform: str | None, stderr: TextIO) -> None:
+    # Like the docker CLI: the tag as its own parameter, and the login stored for the image's registry.
+    repo, tag = split_repo_tag(image)
+    if "@" in repo:
+        repo, _, tag = repo.partition("@")
+    show_messages(client.pull(repo, tag or "latest", platform=platform, auth=_stored_auth(image)), stderr)
 
 
 def _stored_auth(image: str) -> AuthConfig | None:

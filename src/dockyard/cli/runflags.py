@@ -190,8 +190,9 @@ def resolve_security_opts(items: tuple[str, ...], read: Callable[[str], str]) ->
 
 
 def _set(target: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None and value != () and value != []:
-        target[key] = value
+    if value is None or (isinstance(value, tuple | list | dict) and not value):
+        return  # docker leaves unset flags out of the body
+    target[key] = value
 
 
 def _healthcheck(f: HostFlags) -> dict[str, Any] | None:
@@ -287,7 +288,7 @@ def apply_host_flags(body: dict[str, Any], f: HostFlags, security_opts: list[str
     _set(hc, "SecurityOpt", security_opts)
     if f.read_only:
         hc["ReadonlyRootfs"] = True
-    _set(hc, "Sysctls", parse_key_values(f.sysctl, what="sysctl") or None)
+    _set(hc, "Sysctls", parse_key_values(f.sysctl, what="sysctl"))
     if f.shm_size is not None:
         hc["ShmSize"] = parse_size(f.shm_size, flag="shm-size")
     _set(hc, "IpcMode", f.ipc)

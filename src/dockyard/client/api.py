@@ -50,8 +50,11 @@ class Client(ContainerOpsMixin, ResourcesMixin, DistributionMixin, BaseClient):
         params["filters"] = _filters(filters)
         return list(self.request("GET", "/containers/json", params) or [])
 
-    def create_container(self, config: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
-        return dict(self.request("POST", "/containers/create", {"name": name}, body=dict(config)))
+    def create_container(
+        self, config: Mapping[str, Any], name: str | None = None, *, platform: str | None = None
+    ) -> dict[str, Any]:
+        params = {"name": name, "platform": platform}
+        return dict(self.request("POST", "/containers/create", params, body=dict(config)))
 
     def inspect_container(self, ref: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/containers/{quote(ref, safe='')}/json"))

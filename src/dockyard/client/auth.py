@@ -27,6 +27,7 @@ __all__ = [
     "HelperRunner",
     "config_dir",
     "encode_registry_auth",
+    "normalize_server",
     "registry_of",
 ]
 

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dockyard.client.fake_resources import FakeAPIError, FakeResources, check_pull, route_extra
 from dockyard.client.streams import encode_frame
 
 __all__ = ["FakeContainer", "FakeEngine", "FakeExec", "FakeImage"]
@@ -44,6 +45,10 @@ class FakeImage:
     cmd: list[str]
     created: int = field(default_factory=lambda: int(time.time()))
     size: int = 1986242
+    comment: str = ""
+    author: str = ""
+    changes: list[str] = field(default_factory=list)
+    pause: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -232,6 +237,7 @@ class FakeEngine:
         self.execs: dict[str, FakeExec] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path?query), in arrival order
         self.lock = threading.Lock()
+        self.resources = FakeResources()
         self._server: _Server | _TCPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_image("busybox:latest", ["sh"])
@@ -263,6 +269,7 @@ class FakeEngine:
             self._thread.join(5)
         if self.socket_path and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
+        self.resources.close()
 
     def __enter__(self) -> FakeEngine:
         return self.start()
@@ -310,11 +317,7 @@ class FakeEngine:
             c.removed.set()
 
 
-class _APIError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+_APIError = FakeAPIError
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -388,6 +391,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self.dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self.dispatch("PUT")
+
+    def do_HEAD(self) -> None:
+        self.dispatch("HEAD")
 
     def dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -520,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
                         img.tags = []
                     self.stream_messages([{"status": img.id}])
                 else:
-                    raise _APIError(404, f"pull access denied for {q.get('fromImage')}, repository does not exist")
+                    check_pull(self, eng.resources, q.get("fromImage", ""), q.get("tag", ""))
             case "POST", ["dockyard", "images", "bootstrap"]:
                 tag = q.get("tag") or f"{q.get('kind')}:latest"
                 img = eng.add_image(tag, ["sh"])
@@ -551,7 +560,8 @@ class _Handler(BaseHTTPRequestHandler):
                 del eng.images[img.id]
                 self.send(200, [{"Untagged": t} for t in img.tags] + [{"Deleted": img.id}])
             case _:
-                raise _APIError(404, "page not found")
+                if not route_extra(self, method, p, q, qlist):
+                    raise _APIError(404, "page not found")
 
     def exec_instance(self, ident: str) -> FakeExec:
         ex = self.engine.execs.get(ident)

@@ -23,6 +23,7 @@ from dockyard.containers.security_opts import parse_security_opts
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.tmpfs import tmpfs_mount_options
 from dockyard.errors import InvalidArgument
+from dockyard.security.seccomp_profile import parse_profile
 
 __all__ = [
     "RESTART_POLICIES",
@@ -762,6 +763,9 @@ def _check_resources(r: Resources) -> None:
 def _check_sysctls(hc: HostConfig) -> None:
     for key in hc.sysctls or {}:
         if key in _SYSCTL_IPC or key.startswith("fs.mqueue."):
+            if hc.ipc_mode == "host":
+                # It would change the host's own setting.
+                raise InvalidArgument(f'sysctl "{key}" not allowed in host IPC namespace')
             continue
         if key.startswith("net."):
             if hc.network_mode == "host":
@@ -808,7 +812,9 @@ def validate_host_config(hc: HostConfig) -> None:
         raise InvalidArgument(f"Invalid value {hc.oom_score_adj}, range for oom score adj is [-1000, 1000]")
     if hc.shm_size < 0:
         raise InvalidArgument("SHM size can not be less than 0")
-    parse_security_opts(hc.security_opt or ())
+    seccomp = parse_security_opts(hc.security_opt or ()).seccomp_profile
+    if seccomp not in ("", "builtin", "unconfined"):
+        parse_profile(seccomp)  # a malformed profile is refused at create, before anything starts
     _check_resources(hc.resources)
     _check_sysctls(hc)
     for path in (hc.masked_paths or ()) + (hc.readonly_paths or ()):

@@ -123,6 +123,9 @@ class SpecInput:
     seccomp: Mapping[str, Any] | None = None
     init_path: str = ""
     available_capabilities: frozenset[str] | None = None
+    # (container id, host id, size) ranges: a new user namespace (daemon userns-remap) when set.
+    uid_mappings: tuple[tuple[int, int, int], ...] = ()
+    gid_mappings: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def _hostname(self) -> str:
@@ -216,6 +219,8 @@ def _rootfs_propagation(mounts: Sequence[Mount]) -> str:
 def _namespaces(inp: SpecInput) -> list[dict[str, str]]:
     hc = inp.host_config
     out: list[dict[str, str]] = [{"type": "mount"}]
+    if inp.uid_mappings:
+        out.append({"type": "user"})
 
     if hc.network_mode != "host" and inp._netns != "host":
         joins = inp._netns != "new"
@@ -406,6 +411,9 @@ def _linux(inp: SpecInput, mounts: Sequence[Mount]) -> dict[str, Any]:
     parent = hc.resources.cgroup_parent or DEFAULT_CGROUP_PARENT
     linux["cgroupsPath"] = inp.cgroups_path or posixpath.join("/", parent.strip("/"), inp.container_id)
     linux["namespaces"] = _namespaces(inp)
+    if inp.uid_mappings:
+        linux["uidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in inp.uid_mappings]
+        linux["gidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in inp.gid_mappings]
     if inp.devices:
         linux["devices"] = [d.to_spec() for d in inp.devices]
     if inp.seccomp is not None:

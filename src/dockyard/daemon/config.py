@@ -29,7 +29,20 @@ class DaemonConfig:
     log_opts: Mapping[str, str] = field(default_factory=dict)
     cgroup_parent: str = "/dockyard"
     live_restore: bool = True
+    registry_mirrors: tuple[str, ...] = ()  # tried before the origin, for every registry
+    insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR: plain HTTP allowed (loopback always is)
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
+    init_path: str = ""  # the --init binary; "" finds dockyard-init on PATH
+    seccomp_profile: str = ""  # a Docker-format profile file replacing the default one ("unconfined": none)
+    userns_remap: str = ""  # "default", "user[:group]" or "uid[:gid]": containers' root is a subordinate id range
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys we keep but don't act on yet
+    # networking (daemon.json: bridge, bip, default-address-pools, ip-masq, mtu)
+    bridge: str = "dockyard0"
+    bip: str = ""
+    default_address_pools: tuple[Mapping[str, Any], ...] = ()
+    ip_masq: bool = True
+    mtu: int = 1500
 
     @property
     def pidfile_path(self) -> str:
@@ -54,6 +67,18 @@ _KEYS = {
     "log-opts": "log_opts",
     "cgroup-parent": "cgroup_parent",
     "live-restore": "live_restore",
+    "bridge": "bridge",
+    "bip": "bip",
+    "default-address-pools": "default_address_pools",
+    "ip-masq": "ip_masq",
+    "mtu": "mtu",
+    "init-path": "init_path",
+    "seccomp-profile": "seccomp_profile",
+    "userns-remap": "userns_remap",
+    "registry-mirrors": "registry_mirrors",
+    "insecure-registries": "insecure_registries",
+    "max-concurrent-downloads": "max_concurrent_downloads",
+    "max-concurrent-uploads": "max_concurrent_uploads",
 }
 _LEVELS = {"debug", "info", "warn", "warning", "error", "fatal"}
 
@@ -76,8 +101,22 @@ def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None
         elif name in ("runtimes", "log_opts"):
             if not isinstance(value, dict):
                 raise InvalidArgument(f"config: {key} must be an object")
-        elif name == "live_restore":
+        elif name in ("live_restore", "ip_masq"):
             value = bool(value)
+        elif name in ("registry_mirrors", "insecure_registries"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidArgument(f"config: {key} must be a list of strings")
+            value = tuple(value)
+        elif name in ("max_concurrent_downloads", "max_concurrent_uploads"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidArgument(f"config: {key} must be a positive integer")
+        elif name == "mtu":
+            if not isinstance(value, int) or not 68 <= value <= 65535:
+                raise InvalidArgument("config: mtu must be an integer between 68 and 65535")
+        elif name == "default_address_pools":
+            if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
+                raise InvalidArgument("config: default-address-pools must be a list of {base, size}")
+            value = tuple(value)
         elif not isinstance(value, str):
             raise InvalidArgument(f"config: {key} must be a string")
         values[name] = value

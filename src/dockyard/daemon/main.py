@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["overlay", "overlay2", "copy"],
         help="snapshotter (default: overlay when available)",
     )
+    # registries (dockerd's flags; daemon.json: registry-mirrors, insecure-registries, max-concurrent-*)
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL", help="registry mirror")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST", help="allow plain HTTP")
+    p.add_argument("--max-concurrent-downloads", type=int, help="layer downloads per pull (default 3)")
+    p.add_argument("--max-concurrent-uploads", type=int, help="layer uploads per push (default 5)")
     p.add_argument("-v", "--version", action="version", version=f"dockyardd {__version__}")
     return p.parse_args(argv)
 
@@ -74,6 +79,12 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
             "default_runtime": ns.default_runtime,
             "runtimes": runtimes,
             "storage_driver": storage,
+            "registry_mirrors": (*cfg.registry_mirrors, *ns.registry_mirror) if ns.registry_mirror else None,
+            "insecure_registries": (
+                (*cfg.insecure_registries, *ns.insecure_registry) if ns.insecure_registry else None
+            ),
+            "max_concurrent_downloads": ns.max_concurrent_downloads,
+            "max_concurrent_uploads": ns.max_concurrent_uploads,
         }
     )
 

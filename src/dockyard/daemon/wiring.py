@@ -17,6 +17,7 @@ from dockyard.daemon.config import DaemonConfig
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.engine import Engine
 from dockyard.engine.events import EventBus
+from dockyard.engine.userns_remap import isolation_mounter, remap_for
 from dockyard.mount.types import Mount
 
 __all__ = ["Daemon", "KernelMounter", "build_daemon", "choose_storage_driver"]
@@ -67,6 +68,12 @@ class Daemon:
 
     async def shutdown(self) -> None:
         await self.engine.containers.shutdown()
+        networks = getattr(self.engine, "networks", None)
+        if networks is not None:
+            await networks.shutdown()
+        distribution = getattr(self.engine, "distribution", None)
+        if distribution is not None:
+            await distribution.close()
         await self.tasks.close()
 
 
@@ -80,6 +87,24 @@ def _runtime_paths(cfg: DaemonConfig) -> dict[str, str]:
             if path:
                 out[name] = path
     return out
+
+
+def _build_networks(cfg: DaemonConfig, events: EventBus) -> Any:
+    from dockyard.engine.networks import DEFAULT_POOLS, NetworkOptions, NetworkService
+    from dockyard.network import LinuxPlumber, NetworkStore
+    from dockyard.network.ipam import parse_pools
+
+    opts = NetworkOptions(
+        exec_root=cfg.exec_root,
+        bridge=cfg.bridge,
+        bip=cfg.bip,
+        pools=parse_pools(cfg.default_address_pools) or DEFAULT_POOLS,
+        ip_masq=cfg.ip_masq,
+        mtu=cfg.mtu,
+    )
+    service = NetworkService(NetworkStore(os.path.join(cfg.data_root, "network.db")), LinuxPlumber(), opts)
+    service.events = lambda action, nid, attrs: events.publish("network", action, nid, dict(attrs))
+    return service
 
 
 async def build_daemon(cfg: DaemonConfig) -> Daemon:
@@ -98,13 +123,14 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     events = EventBus()
     images = ImageService(root=cfg.data_root, snapshotter=snapshots, events=events)
     store = ContainerStore(os.path.join(cfg.data_root, "containers.db"))
+    remap = remap_for(cfg.userns_remap) if cfg.userns_remap else None  # isolation: userns-remap id ranges
     tasks = ShimTaskManager(keep_spare=True)
     runtimes = _runtime_paths(cfg)
     containers = ContainerService(
         store=store,
         images=images,
         snapshots=snapshots,
-        mounter=KernelMounter(),
+        mounter=isolation_mounter(KernelMounter(), remap),  # isolation: shared /dev/shm, userns-remap
         tasks=tasks,
         events=events,
         data_root=cfg.data_root,
@@ -129,8 +155,80 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         cgroup_version=cgroup_version(),
     )
     # --- services of later issues attach to `engine` here, each in its own block ---
+    # isolation: host capabilities/arch/kernel, seccomp default, devices, --init binary
+    from dockyard.engine.isolation import Isolation, load_daemon_seccomp, probe_host
+
+    containers.isolation = Isolation(
+        probe_host(cfg.init_path),
+        containers.get,
+        load_daemon_seccomp(cfg.seccomp_profile),
+        (remap.uid_mappings, remap.gid_mappings) if remap is not None else None,
+    )
+    # volumes: the local driver, the volume use cases, and the container hooks
+    from dockyard.engine.volumes import VolumeService
+    from dockyard.volumes import KernelVolumeMounter, LocalDriver, VolumeStore
+
+    volume_store = VolumeStore(os.path.join(cfg.data_root, "volumes.db"))
+    local_volumes = LocalDriver(os.path.join(cfg.data_root, "volumes"), volume_store, KernelVolumeMounter())
+    local_volumes.sweep()
+    volume_service = VolumeService(
+        store=volume_store, drivers={"local": local_volumes}, events=events, lookup_container=containers.get
+    )
+    volume_service.reconcile(r.id for r in containers.all())
+    containers.volumes = volume_service
+    engine.volumes = volume_service  # type: ignore[attr-defined]
+    # networks: bridges, IPAM, NAT, embedded DNS; the container hooks
+    network_service = _build_networks(cfg, events)
+    network_service.bind_containers(containers)
+    await network_service.setup()
+    containers.networks = network_service
+    engine.networks = network_service  # type: ignore[attr-defined]
     # (networks: engine.networks / containers' network hooks; volumes: engine.volumes /
     #  volume hooks; distribution: engine.distribution; build: engine.builder)
+
+    # build: the classic builder with its persistent cache
+    from dockyard.engine.build import Builder
+
+    engine.builder = Builder(engine, cfg.data_root)  # type: ignore[attr-defined]
+
+    # distribution: registry client, pull/push/login, leases for image GC
+    from dockyard.distribution import RegistryClient, RegistryHosts
+    from dockyard.engine.distribution import DistributionService
+
+    engine.distribution = DistributionService(  # type: ignore[attr-defined]
+        images,
+        RegistryClient(RegistryHosts(cfg.registry_mirrors, cfg.insecure_registries)),
+        events=events,
+        state_dir=os.path.join(cfg.data_root, "distribution"),
+        max_concurrent_downloads=cfg.max_concurrent_downloads,
+        max_concurrent_uploads=cfg.max_concurrent_uploads,
+    )
+
+    # container filesystem: cp/export/changes, commit, container prune
+    from dockyard.engine.commit import CommitService
+    from dockyard.engine.container_fs import ContainerFS
+    from dockyard.engine.prune import ContainerPruner
+
+    engine.container_fs = ContainerFS(  # type: ignore[attr-defined]
+        containers, snapshots, os.path.join(cfg.exec_root, "fsviews"), os.path.join(cfg.data_root, "cp-uploads")
+    )
+    engine.commits = CommitService(  # type: ignore[attr-defined]
+        containers, images, snapshots, pauser=lambda: getattr(engine, "ops", None)
+    )
+    engine.container_prune = ContainerPruner(  # type: ignore[attr-defined]
+        containers, events, lambda rec: engine.container_size(rec)[0]
+    )
+
+    # exec, top/stats, pause/unpause, rename, update
+    from dockyard.engine.container_ops import ContainerOps, KernelCgroupOpener, KernelHost, SubprocessPs
+    from dockyard.engine.exec import ExecService
+
+    ops = ContainerOps(containers, cgroups=KernelCgroupOpener(cfg.cgroup_parent), host=KernelHost(), ps=SubprocessPs())
+    execs = ExecService(containers)
+    execs.forget_previous()
+    engine.execs = execs  # type: ignore[attr-defined]
+    engine.ops = ops  # type: ignore[attr-defined]
+    containers.thaw_hook = ops.thaw_for_signal
 
     from dockyard.api.routes import build as build_routes
     from dockyard.api.routes import container_fs as container_fs_routes
@@ -142,6 +240,7 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     from dockyard.api.routes import volumes as volume_routes
 
     await containers.restore()
+    await network_service.reconcile()
     app = build_app(
         [
             system_routes.routes(engine),

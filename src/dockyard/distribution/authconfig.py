@@ -11,7 +11,7 @@ from typing import Any
 
 from dockyard import errors
 
-__all__ = ["AuthConfig", "decode_registry_auth", "auth_from_json"]
+__all__ = ["AuthConfig", "auth_from_json", "decode_registry_auth"]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ __all__ = ["RegistryClient", "Repository", "Response", "registry_error"]
 
 USER_AGENT = "dockyard/0.1.0"
 _RETRIES = 3
-_BACKOFF = 0.5  # seconds, doubled after each attempt
+_BACKOFF = 0.25  # seconds, doubled after each attempt
 _TOKEN_SLACK = 10.0  # refresh tokens this many seconds before they expire
 
 
@@ -204,7 +204,8 @@ class Repository:
 
     @property
     def scope(self) -> str:
-        return f"repository:{self.path}:{self.actions}"
+        """The token scope for this repository; none for registry-wide calls such as login's ``/v2/``."""
+        return f"repository:{self.path}:{self.actions}" if self.path and self.actions else ""
 
     def _base(self, ep: Endpoint) -> str:
         host = ep.host

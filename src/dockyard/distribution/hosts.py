@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from dockyard import errors
 
-__all__ = ["Endpoint", "RegistryHosts", "DOCKER_HUB_DOMAIN", "DOCKER_HUB_HOST"]
+__all__ = ["DOCKER_HUB_DOMAIN", "DOCKER_HUB_HOST", "Endpoint", "RegistryHosts"]
 
 DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_HOST = "registry-1.docker.io"
@@ -91,11 +91,18 @@ class RegistryHosts:
         return out
 
     def tls_context(self, host: str) -> ssl.SSLContext:
-        """The system CAs plus the host's certs.d CAs and client certificate, cached per host."""
+        """The system CAs plus the host's certs.d CAs and client certificate, cached per host.
+
+        Insecure registries are still tried over HTTPS first, but without verifying the certificate
+        (Docker's meaning of ``insecure-registries``).
+        """
         ctx = self._tls.get(host)
         if ctx is not None:
             return ctx
         ctx = ssl.create_default_context()
+        if self.is_insecure(host):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         for base in self._certs_dirs:
             d = os.path.join(base, host)
             if not os.path.isdir(d):

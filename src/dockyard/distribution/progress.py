@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["human_size", "progress_bar", "status", "layer_status", "progress", "error_message", "short_id"]
+__all__ = ["error_message", "human_size", "layer_status", "progress", "progress_bar", "short_id", "status"]
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
 _BAR = 50

@@ -16,7 +16,7 @@ import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.failpoints import failpoint
 from dockyard.engine.health import HealthMonitor, health_config, health_suffix
 from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHooks
+from dockyard.engine.isolation import Isolation
 from dockyard.engine.restart import should_restart, should_restart_at_boot
 from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
 from dockyard.mount.types import Mount
@@ -118,6 +119,11 @@ class _Live:
 
 
 class ContainerService:
+    # Host-dependent isolation (seccomp, devices, shared namespaces, init); set by wiring.
+    isolation: Isolation | None = None
+    # Thaws a paused container (container_ops' freezer) so a signal can act; set by wiring.
+    thaw_hook: Callable[[ContainerRecord], Awaitable[None]] | None = None
+
     def __init__(
         self,
         *,
@@ -255,6 +261,12 @@ class ContainerService:
         except BaseException:
             with contextlib.suppress(Exception):
                 self._snapshots.remove(cid)
+            with contextlib.suppress(Exception):
+                # Release volume references (and new anonymous volumes) of the create that failed.
+                failed = ContainerRecord(
+                    id=cid, name=name, created="", image=image_name, image_id=img.id, config={}, host_config={}
+                )
+                await self.volumes.on_remove(failed, True)
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._emit(rec, "create")
@@ -283,6 +295,7 @@ class ContainerService:
         rootfs = os.path.join(bundle, "rootfs")
         os.makedirs(rootfs, exist_ok=True)
         mounted = False
+        net_started = False
         task: Task | None = None
         try:
             if not self._mounter.is_mounted(rootfs):
@@ -292,10 +305,14 @@ class ContainerService:
             failpoint("start:after-mount")
             extra_mounts = await self.volumes.mounts_for_start(rec, rootfs)
             netns, net_settings = await self.networks.on_start(rec)
+            net_started = True
             rec = _replace_record(rec, network_settings=dict(net_settings))
             self._store.put(rec)
+            link_env = self.networks.link_env(rec)
+            # Link variables come before the container's own, which win (as in Docker); spec only.
+            spec_rec = _replace_record(rec, config={**rec.config, "Env": [*link_env, *(rec.config.get("Env") or [])]})
             spec = await asyncio.to_thread(
-                containerspec.generate, rec, rootfs, self._cgroup_parent, extra_mounts, netns
+                containerspec.generate, spec_rec, rootfs, self._cgroup_parent, extra_mounts, netns, self.isolation
             )
             _atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             tty = bool(rec.config.get("Tty"))
@@ -341,7 +358,11 @@ class ContainerService:
             if mounted:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._mounter.unmount, rootfs)
-            rec = self._store.get(rec.id).with_state(status="created", exit_code=code, error=msg, pid=0)
+            stored = self._store.get(rec.id)
+            if net_started:  # the namespace, veths, address and ports set up for this start
+                with contextlib.suppress(Exception):
+                    stored = _replace_record(stored, network_settings=dict(await self.networks.on_stop(stored)))
+            rec = stored.with_state(status="created", exit_code=code, error=msg, pid=0)
             self._store.put(rec)
             for _, fut in live.pending_attach:
                 if not fut.done():
@@ -360,6 +381,9 @@ class ContainerService:
             if mounted:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._mounter.unmount, rootfs)
+            if net_started:
+                with contextlib.suppress(Exception):
+                    await self.networks.on_stop(rec)
             raise
         rec = self._store.get(rec.id)
         rec = rec.with_state(
@@ -407,6 +431,10 @@ class ContainerService:
             rec = _replace_record(rec, network_settings=dict(await self.networks.on_stop(rec)))
         except Exception:
             log.exception("network teardown of %s failed", cid)
+        try:
+            await self.volumes.on_stop(rec)
+        except Exception:
+            log.exception("releasing the volumes of %s failed", cid)
         live.cancel_health()
         ran_for = time.time() - parse_rfc3339(rec.state.started_at)
         decision = should_restart(
@@ -535,6 +563,11 @@ class ContainerService:
 
     async def _thaw_for_signal(self, rec: ContainerRecord, task: Task) -> None:
         """Hook for pause support: signals reach a frozen container only once thawed."""
+        if self.thaw_hook is not None:
+            try:
+                await self.thaw_hook(rec)
+            except (errors.DockyardError, OSError) as e:
+                log.warning("cannot thaw paused container %s: %s", rec.id, e)
 
     async def kill(self, ref: str, signal: str | None = None) -> None:
         rec = self._store.get(ref)
@@ -548,6 +581,8 @@ class ContainerService:
         self._store.put(_replace_record(rec, manually_stopped=True))
         exited = live.exit_event
         await live.task.kill(sig)
+        if rec.state.status == "paused":  # as moby: signal first, then resume so it is delivered
+            await self._thaw_for_signal(rec, live.task)
         self._emit(rec, "kill", {"signal": str(sig)})
         if sig == _signal.SIGKILL:
             await exited.wait()
@@ -597,6 +632,8 @@ class ContainerService:
                 exited = live.exit_event
                 with contextlib.suppress(errors.DockyardError):
                     await live.task.kill(_signal.SIGKILL)
+                if rec.state.status == "paused":
+                    await self._thaw_for_signal(rec, live.task)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(exited.wait(), 10)
             rec = self._store.get(rec.id)
@@ -747,6 +784,12 @@ class ContainerService:
             return
         task = await self._tasks.get(rec.id, rec.state_dir)
         if task is not None:
+            exited = await _exit_if_known(task)
+            if exited is not None:
+                # It ended while no daemon watched: settle it before serving, so the
+                # first inspect after a restart already tells the truth.
+                await self._on_exit(rec.id, exited, task)
+                return
             live.task = task
             live.monitor = asyncio.ensure_future(self._monitor(rec.id, task))
             self._start_health(rec, live, task)
@@ -788,6 +831,14 @@ class ContainerService:
         if st.status == "exited" or st.finished_at != ZERO_TIME:
             return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
         return "Created"
+
+
+async def _exit_if_known(task: Task) -> ExitStatus | None:
+    """The exit status of a task whose process has already ended; None while it runs."""
+    try:
+        return await task.exited()
+    except Exception:
+        return None
 
 
 def _shim_may_remain(state_dir: str) -> bool:

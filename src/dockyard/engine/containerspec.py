@@ -19,6 +19,7 @@ from dockyard.containers import naming, signals, specgen, user
 from dockyard.containers.exitcodes import classify_start_error
 from dockyard.containers.hostconfig_defaults import DaemonDefaults, apply_daemon_defaults
 from dockyard.containers.store import ContainerRecord
+from dockyard.engine.isolation import Isolation, StartIsolation
 from dockyard.mount.types import Mount
 from dockyard.oci.reference import parse_reference
 
@@ -37,7 +38,7 @@ __all__ = [
     "write_network_files",
 ]
 
-DEFAULT_NETWORK_MODE = "none"  # bridge networking is a later issue
+DEFAULT_NETWORK_MODE = "bridge"
 
 
 def parse(body: Mapping[str, Any]) -> creq.CreateRequest:
@@ -102,11 +103,9 @@ def daemon_defaults(runtime: str, log_driver: str) -> DaemonDefaults:
 def merge(req: creq.CreateRequest, image_config: Mapping[str, Any], defaults: DaemonDefaults) -> Merged:
     cfg = merging.merge_image_config(req.config, image_config)
     hc = apply_daemon_defaults(req.host_config, defaults)
-    if hc.network_mode in ("", "default", "bridge"):
-        # Until bridge networking exists, "default" means a loopback-only namespace.
+    if hc.network_mode in ("", "default"):
+        # Like Docker: no mode means the default bridge network; the network service validates the rest.
         hc = creq.with_network_mode(hc, DEFAULT_NETWORK_MODE)
-    elif hc.network_mode != "none":
-        raise errors.NotImplementedYet(f"network mode {hc.network_mode!r} is not supported yet")
     argv = merging.process_args(cfg)
     if not argv:
         raise errors.InvalidArgument("no command specified")
@@ -163,10 +162,17 @@ def generate(
     cgroup_parent: str,
     extra_mounts: tuple[Mount, ...] = (),
     netns: str | None = None,
+    isolation: Isolation | None = None,
 ) -> dict[str, Any]:
-    """The OCI runtime config for ``rec`` (its rootfs mounted at ``rootfs``)."""
+    """The OCI runtime config for ``rec`` (its rootfs mounted at ``rootfs``).
+
+    ``isolation`` adds what depends on the host: seccomp, devices, other containers'
+    namespaces, the init binary, the daemon's capability bounding set.
+    """
     req = creq.parse_create_request({**rec.config, "HostConfig": dict(rec.host_config)})
     cfg, hc = req.config, req.host_config
+    iso = isolation.for_start(hc, rootfs) if isolation is not None else StartIsolation()
+    cgroup_parent = hc.resources.cgroup_parent or cgroup_parent
     passwd, group = user.read_user_files(rootfs)
     resolved = user.resolve_user(cfg.user, passwd, group, hc.group_add or ())
     inp = specgen.SpecInput(
@@ -181,13 +187,23 @@ def generate(
             *specgen.standard_file_mounts(
                 rec.hostname_path, rec.hosts_path, rec.resolv_conf_path, read_only=bool(hc.readonly_rootfs)
             ),
+            *iso.extra_mounts,
             *extra_mounts,
         ),
         network_namespace=netns,
-        cgroups_path=f"{cgroup_parent.rstrip('/')}/{rec.id}",
+        cgroups_path=f"/{cgroup_parent.strip('/')}/{rec.id}".replace("//", "/"),
         # Like dockerd without default-ulimits: containers inherit the daemon's limits
         # (raising a hard limit needs CAP_SYS_RESOURCE, which hosts may not grant).
         default_ulimits=(),
+        seccomp=iso.seccomp,
+        devices=iso.devices,
+        block_devices=iso.block_devices,
+        ipc_ns_path=iso.ipc_ns_path,
+        pid_ns_path=iso.pid_ns_path,
+        init_path=iso.init_path,
+        available_capabilities=iso.available_capabilities,
+        uid_mappings=iso.uid_mappings,
+        gid_mappings=iso.gid_mappings,
     )
     return specgen.generate_spec(inp)
 

@@ -30,6 +30,10 @@ class VolumeHooks(Protocol):
         """The mounts (targets set) to add to the spec; ``rootfs`` is mounted, for copy-up."""
         ...
 
+    async def on_stop(self, rec: ContainerRecord) -> None:
+        """The container exited: release what its run held (volume filesystems nobody else uses)."""
+        ...
+
     async def on_remove(self, rec: ContainerRecord, remove_volumes: bool) -> None:
         """Release the container's volumes; remove its anonymous ones when asked."""
         ...
@@ -61,6 +65,10 @@ class NetworkHooks(Protocol):
 
     def settings(self, rec: ContainerRecord) -> dict[str, Any]:
         """inspect's NetworkSettings."""
+        ...
+
+    def link_env(self, rec: ContainerRecord) -> list[str]:
+        """Environment variables for the container's ``--link`` targets (called after on_start)."""
         ...
 
 
@@ -118,6 +126,9 @@ class NoVolumes:
     async def mounts_for_start(self, rec: ContainerRecord, rootfs: str) -> tuple[Mount, ...]:
         return ()
 
+    async def on_stop(self, rec: ContainerRecord) -> None:
+        return None
+
     async def on_remove(self, rec: ContainerRecord, remove_volumes: bool) -> None:
         return None
 
@@ -146,3 +157,6 @@ class NoNetworks:
 
     def settings(self, rec: ContainerRecord) -> dict[str, Any]:
         return dict(rec.network_settings or none_network_settings())
+
+    def link_env(self, rec: ContainerRecord) -> list[str]:
+        return []

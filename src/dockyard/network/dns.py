@@ -26,7 +26,7 @@ import dns.rrset
 from dockyard.network import netns
 from dockyard.network.files import EMBEDDED_DNS
 
-__all__ = ["answer", "DnsServer", "Lookup"]
+__all__ = ["DnsServer", "Lookup", "answer"]
 
 log = logging.getLogger("dockyard.network.dns")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["HostEntry", "render_hosts", "render_resolv_conf", "host_nameservers", "EMBEDDED_DNS"]
+__all__ = ["EMBEDDED_DNS", "HostEntry", "host_nameservers", "render_hosts", "render_resolv_conf"]
 
 EMBEDDED_DNS = "127.0.0.11"
 

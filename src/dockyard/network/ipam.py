@@ -17,15 +17,15 @@ from dockyard.metadata.db import Database, open_db
 
 __all__ = [
     "AddressPool",
-    "NetworkRecord",
     "Allocation",
-    "NetworkStore",
     "NetworkNotFound",
+    "NetworkRecord",
+    "NetworkStore",
     "PoolExhausted",
-    "pick_subnet",
     "first_free_address",
-    "parse_pools",
     "mac_for",
+    "parse_pools",
+    "pick_subnet",
 ]
 
 
@@ -86,9 +86,7 @@ def parse_pools(raw: Any) -> tuple[AddressPool, ...]:
     return tuple(out)
 
 
-def pick_subnet(
-    pools: Sequence[AddressPool], taken: Iterable[str]
-) -> str:
+def pick_subnet(pools: Sequence[AddressPool], taken: Iterable[str]) -> str:
     """The first subnet from the pools overlapping none of ``taken`` (networks, host routes)."""
     used = [ipaddress.ip_network(t, strict=False) for t in taken]
     for pool in pools:
@@ -181,7 +179,9 @@ class NetworkStore:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise errors.InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+            raise errors.InvalidArgument(
+                f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)"
+            )
         raise NetworkNotFound(f"network {ref} not found")
 
     # --- addresses ---------------------------------------------------------------
@@ -204,7 +204,9 @@ class NetworkStore:
                 return str(row["address"])
             if row is not None:
                 conn.execute("DELETE FROM addresses WHERE network_id = ? AND container_id = ?", (net.id, container_id))
-            taken = {r["address"] for r in conn.execute("SELECT address FROM addresses WHERE network_id = ?", (net.id,))}
+            taken = {
+                r["address"] for r in conn.execute("SELECT address FROM addresses WHERE network_id = ?", (net.id,))
+            }
             if net.gateway:
                 taken.add(net.gateway)
             if wanted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["parse_link", "link_env"]
+__all__ = ["link_env", "parse_link"]
 
 
 def parse_link(text: str) -> tuple[str, str]:

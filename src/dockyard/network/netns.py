@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["create_netns", "remove_netns", "run_in_netns", "CLONE_NEWNET"]
+__all__ = ["CLONE_NEWNET", "create_netns", "remove_netns", "run_in_netns"]
 
 CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096

@@ -5,6 +5,13 @@ changes: the kernel applies it atomically and what's in the kernel always
 matches what the daemon knows (no incremental drift to reconcile). Only
 dockyard's own table is touched; accepting here never overrides another
 table's drop, so the host's firewall still filters published ports.
+
+Ports published on 127.0.0.1 are DNATed in the ``output`` hook and leave through
+the bridge with a loopback source, which the kernel allows once the bridge has
+``route_localnet`` set (per bridge, set by the plumber); the masquerade rule
+below rewrites that source. We chose this over a userland proxy: no extra
+process or copy per connection (throughput stays kernel-speed), and the rules
+already in place for other addresses serve 127.0.0.1 too.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["BridgeRules", "Publish", "render_table", "delete_table"]
+__all__ = ["BridgeRules", "Publish", "delete_table", "render_table"]
 
 
 @dataclass(frozen=True)
@@ -36,40 +43,46 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', "") + '"'
 
 
+def _chain(name: str, hook: str, rules: Sequence[str]) -> list[str]:
+    return [f"  chain {name} {{", *([f"    {hook}"] if hook else []), *(f"    {r}" for r in rules), "  }"]
+
+
 def render_table(table: str, bridges: Sequence[BridgeRules], publishes: Sequence[Publish]) -> str:
     """An ``nft -f`` script that (re)creates ``table ip <table>``."""
+    publish = []
+    for p in publishes:
+        match = f"ip daddr {p.host_ip} " if p.host_ip not in ("", "0.0.0.0") else ""
+        publish.append(f"{match}{p.proto} dport {p.host_port} dnat to {p.address}:{p.container_port}")
+    post = []
+    forward = []
+    names = [b.bridge for b in bridges]
+    for b in bridges:
+        br = _q(b.bridge)
+        # Published on 127.0.0.1: the DNATed packet leaves with a loopback source (route_localnet).
+        post.append(f"oifname {br} ip saddr 127.0.0.0/8 masquerade")
+        # Hairpin: a container reaching a port published by a neighbour on the same bridge.
+        post.append(f"oifname {br} ip saddr {b.subnet} ct status dnat masquerade")
+        if b.masquerade and not b.internal:
+            post.append(f"ip saddr {b.subnet} oifname != {br} masquerade")
+        if b.internal:
+            forward.append(f"iifname {br} oifname != {br} drop")
+            forward.append(f"oifname {br} iifname != {br} drop")
+        forward.extend(f"iifname {br} oifname {_q(other)} drop" for other in names if other != b.bridge)
     out = [
         f"table ip {table} {{}}",
         f"delete table ip {table}",
         f"table ip {table} {{",
-        "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump publish }",
-        "  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump publish }",
-        "  chain publish {",
+        *_chain(
+            "prerouting",
+            "type nat hook prerouting priority dstnat; policy accept;",
+            ["fib daddr type local jump publish"],
+        ),
+        *_chain("output", "type nat hook output priority -100; policy accept;", ["fib daddr type local jump publish"]),
+        *_chain("publish", "", publish),
+        *_chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post),
+        *_chain("forward", "type filter hook forward priority filter; policy accept;", forward),
+        "}",
     ]
-    for p in publishes:
-        match = f"ip daddr {p.host_ip} " if p.host_ip not in ("", "0.0.0.0") else ""
-        out.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.address}:{p.container_port}")
-    out.append("  }")
-    out.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
-    for b in bridges:
-        # Published on 127.0.0.1: the DNATed packet leaves with a loopback source (route_localnet).
-        out.append(f"    oifname {_q(b.bridge)} ip saddr 127.0.0.0/8 masquerade")
-        # Hairpin: a container reaching a port published by a neighbour on the same bridge.
-        out.append(f"    oifname {_q(b.bridge)} ip saddr {b.subnet} ct status dnat masquerade")
-        if b.masquerade and not b.internal:
-            out.append(f"    ip saddr {b.subnet} oifname != {_q(b.bridge)} masquerade")
-    out.append("  }")
-    out.append("  chain forward { type filter hook forward priority filter; policy accept;")
-    names = [b.bridge for b in bridges]
-    for b in bridges:
-        if b.internal:
-            out.append(f"    iifname {_q(b.bridge)} oifname != {_q(b.bridge)} drop")
-            out.append(f"    oifname {_q(b.bridge)} iifname != {_q(b.bridge)} drop")
-        for other in names:
-            if other != b.bridge:
-                out.append(f"    iifname {_q(b.bridge)} oifname {_q(other)} drop")
-    out.append("  }")
-    out.append("}")
     return "\n".join(out) + "\n"
 
 

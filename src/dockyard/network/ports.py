@@ -10,7 +10,7 @@ from typing import Any
 
 from dockyard import errors
 
-__all__ = ["PortRequest", "PortMapping", "port_requests", "PortReserver", "ports_json"]
+__all__ = ["PortMapping", "PortRequest", "PortReserver", "port_requests", "ports_json"]
 
 
 @dataclass(frozen=True)
@@ -116,5 +116,6 @@ class PortReserver:
         where = f"{r.host_ip or '0.0.0.0'}:{r.host_port}"
         why = last.strerror if last else "no port available"
         raise errors.Conflict(
-            f"driver failed programming external connectivity: Bind for {where} failed: port is already allocated ({why})"
+            f"driver failed programming external connectivity: Bind for {where} failed: "
+            f"port is already allocated ({why})"
         )

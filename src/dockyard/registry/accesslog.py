@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -35,7 +36,11 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
         route = request.get(ROUTE_KEY, "other")
-        app = request.app if isinstance(request, Request) else None
+        app = None
+        if isinstance(request, Request):
+            # A request refused before routing (e.g. TLS bytes on a plain port) has no app yet.
+            with contextlib.suppress(AssertionError):
+                app = request.app
         metrics = app.get(METRICS_KEY) if app is not None else None
         if metrics is not None:
             # Requests by status are counted when the response starts (app.py), so a client

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.hooks import Hooks, parse_hooks
 from dockyard.runtime.seccomp import Seccomp, parse_seccomp
+from dockyard.runtime.sysctls import check_sysctls
 
 __all__ = [
     "NAMESPACE_TYPES",
@@ -104,6 +105,22 @@ class Resources(NamedTuple):
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     devices: tuple[tuple[bool, str, int | None, int | None, str], ...] = ()  # (allow, type, major, minor, access)
+    memory_reservation: int | None = None
+    memory_swappiness: int | None = None
+    disable_oom_killer: bool | None = None
+    blkio_weight: int | None = None
+    blkio_weight_device: tuple[tuple[int, int, int], ...] = ()  # (major, minor, weight)
+    # (major, minor, rate) per throttle file: read bps, write bps, read iops, write iops
+    blkio_throttle: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = ()
+    hugepage_limits: tuple[tuple[str, int], ...] = ()  # (page size such as "2MB", limit in bytes)
+
+
+BLKIO_THROTTLE_KEYS = (
+    ("throttleReadBpsDevice", "read_bps_device"),
+    ("throttleWriteBpsDevice", "write_bps_device"),
+    ("throttleReadIOPSDevice", "read_iops_device"),
+    ("throttleWriteIOPSDevice", "write_iops_device"),
+)
 
 
 class Spec(NamedTuple):
@@ -240,7 +257,32 @@ def _resources(doc: Any) -> Resources:
                 str(d.get("access") or "rwm"),
             )
         )
+    blkio = _obj(r.get("blockIO"), "linux.resources.blockIO")
+    weight_devices = tuple(
+        (_int(w.get("major"), "major") or 0, _int(w.get("minor"), "minor") or 0, _int(w.get("weight"), "weight") or 0)
+        for w in (_obj(x, "blockIO.weightDevice[]") for x in blkio.get("weightDevice") or ())
+    )
+    throttle = []
+    for key, name in BLKIO_THROTTLE_KEYS:
+        rates = tuple(
+            (_int(t.get("major"), "major") or 0, _int(t.get("minor"), "minor") or 0, _int(t.get("rate"), "rate") or 0)
+            for t in (_obj(x, f"blockIO.{key}[]") for x in blkio.get(key) or ())
+        )
+        if rates:
+            throttle.append((name, rates))
+    hugepages = tuple(
+        (str(h.get("pageSize") or ""), _int(h.get("limit"), "hugepageLimits.limit") or 0)
+        for h in (_obj(x, "linux.resources.hugepageLimits[]") for x in r.get("hugepageLimits") or ())
+    )
+    oom = mem.get("disableOOMKiller")
     return Resources(
+        memory_reservation=_int(mem.get("reservation"), "memory.reservation"),
+        memory_swappiness=_int(mem.get("swappiness"), "memory.swappiness"),
+        disable_oom_killer=None if oom is None else bool(oom),
+        blkio_weight=_int(blkio.get("weight"), "blockIO.weight"),
+        blkio_weight_device=weight_devices,
+        blkio_throttle=tuple(throttle),
+        hugepage_limits=hugepages,
         memory_limit=_int(mem.get("limit"), "memory.limit"),
         memory_swap=_int(mem.get("swap"), "memory.swap"),
         pids_limit=_int(pids.get("limit"), "pids.limit"),
@@ -305,6 +347,7 @@ def parse_spec(doc: Any) -> Spec:
         seen.add(kind)
         namespaces.append(Namespace(kind, str(n.get("path") or "")))
     sysctl = _obj(linux.get("sysctl"), "linux.sysctl")
+    check_sysctls(sysctl, (n.type for n in namespaces))
     annotations = _obj(d.get("annotations"), "annotations")
     process = parse_process(d["process"]) if d.get("process") is not None else None
     return Spec(

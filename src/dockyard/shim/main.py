@@ -62,7 +62,7 @@ def spare() -> int:
     starts, sparing that start an interpreter launch and the imports. EOF (the daemon
     went away) ends the spare.
     """
-    import dockyard.runtime.cli  # noqa: F401  the built-in runtime, used by most containers
+    import dockyard.runtime.cli
     import dockyard.shim.server  # noqa: F401
 
     line = b""

@@ -120,6 +120,9 @@ class Task(Protocol):
     async def resize(self, height: int, width: int) -> None:
         """Resize the TTY (no-op without one)."""
 
+    async def exited(self) -> ExitStatus | None:
+        """The exit status if the process has already ended; None while it runs."""
+
     async def delete(self) -> ExitStatus | None:
         """After exit: delete the runtime state, unmount the rootfs and let the shim go."""
 

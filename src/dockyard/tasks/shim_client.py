@@ -232,6 +232,11 @@ class ShimExec(_ShimProcess):
 class ShimTask(_ShimProcess):
     """A container held by its shim (implements ``tasks.api.Task``)."""
 
+    async def exited(self) -> ExitStatus | None:
+        """The exit status if the process has already ended (None while it runs)."""
+        reply = await self.state()
+        return exit_status_from_json(reply.get("exit"))
+
     def __init__(self, container_id: str, state_dir: str, pid: int = 0) -> None:
         super().__init__(container_id, state_dir, "", pid)
 

@@ -65,12 +65,14 @@ def kill_shims_under(root: str) -> None:
 def cleanup_networks(data_root: str, root: str) -> None:
     """Delete the bridges and the nft table a test daemon made (it leaves them for live restore)."""
     bridges: list[str] = []
+    defaults: list[str] = []
     with contextlib.suppress(Exception):
         from dockyard.network.ipam import NetworkStore
 
         store = NetworkStore(os.path.join(data_root, "network.db"))
         try:
             bridges = [n.bridge for n in store.all() if n.driver == "bridge" and n.bridge]
+            defaults = [n.bridge for n in store.all() if n.name == "bridge" and n.bridge]
         finally:
             store.close()
     default = ""
@@ -78,8 +80,49 @@ def cleanup_networks(data_root: str, root: str) -> None:
         default = str(json.load(f).get("bridge") or "")
     for name in {default, *bridges} - {"", "dockyard0"}:
         subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
-    if default and default != "dockyard0":
-        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{default}"], capture_output=True, check=False)
+    for name in {default, *defaults} - {"", "dockyard0"}:
+        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{name}"], capture_output=True, check=False)
+
+
+def kill_shims_by_pidfile(exec_root: str) -> None:
+    """SIGKILL the shims of a daemon's containers (a spare-started shim's command line
+    doesn't name its directory, so ``kill_shims_under`` can miss it)."""
+    base = os.path.join(exec_root, "containers")
+    with contextlib.suppress(OSError):
+        for cid in os.listdir(base):
+            with contextlib.suppress(OSError, ValueError), open(os.path.join(base, cid, "shim", "shim.pid")) as f:
+                os.kill(int(f.read().strip()), signal.SIGKILL)
+
+
+def cleanup_cgroups(parent: str) -> None:
+    """Kill what is left in the cgroups under ``parent`` (every hierarchy) and remove them."""
+    parent = parent.strip("/")
+    if not parent or parent == "dockyard":
+        return  # never the shared default parent
+    roots = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/sys/fs/cgroup"):
+            path = os.path.join("/sys/fs/cgroup", entry, parent)
+            if os.path.isdir(path):
+                roots.append(path)
+    if os.path.isdir(os.path.join("/sys/fs/cgroup", parent)):
+        roots.append(os.path.join("/sys/fs/cgroup", parent))
+    for root in roots:
+        dirs = [d for d, _, _ in os.walk(root)]
+        for d in dirs:
+            with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+        for d in sorted(dirs, key=len, reverse=True):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)  # processes still exiting
 
 
 class DaemonProcess:
@@ -119,8 +162,11 @@ class DaemonProcess:
                 if not any(ipaddress.ip_network(f"10.213.{third}.0/24").overlaps(u) for u in used):
                     break
                 third = (third + 1) % 256
+            token = secrets.token_hex(3)
             cfg = {
-                "bridge": f"dy{secrets.token_hex(3)}0",
+                # its own cgroup parent, so destroy() can remove whatever a killed test left
+                "cgroup-parent": f"/dockyard-test-{token}",
+                "bridge": f"dy{token}0",
                 "bip": f"10.213.{third}.1/24",
                 "default-address-pools": [{"base": "10.214.0.0/15", "size": 24}],
             }
@@ -210,14 +256,19 @@ class DaemonProcess:
                 for c in items:
                     self.request("DELETE", f"/containers/{c['Id']}?force=1&v=1")
 
+    def _cgroup_parent(self) -> str:
+        with contextlib.suppress(OSError, ValueError), open(os.path.join(self.root, "daemon.json")) as f:
+            return str(json.load(f).get("cgroup-parent") or "")
+        return ""
+
     def destroy(self) -> None:
         """Remove containers, stop the daemon, kill stragglers, unmount, delete the dir."""
         if self.proc is not None and self.proc.poll() is None:
             self.remove_all_containers()
         self.stop()
         kill_shims_under(self.root)
+        kill_shims_by_pidfile(self.exec_root)
+        cleanup_cgroups(self._cgroup_parent())
         cleanup_mounts_under(self.root)
         cleanup_networks(self.data_root, self.root)
-        # cgroups created for containers of this daemon are named by container id;
-        # the runtime removes them on delete, the kill above may have skipped that.
         shutil.rmtree(self.root, ignore_errors=True)

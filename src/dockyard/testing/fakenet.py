@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from dockyard import errors
 
-__all__ = ["FakePlumber", "FakeInterface"]
+__all__ = ["FakeInterface", "FakePlumber"]
 
 
 @dataclass

@@ -44,8 +44,9 @@ class VolumeDriver(Protocol):
     """Creates, finds, mounts and removes volumes of one driver.
 
     ``mount`` returns the host directory to bind into containers, mounting the
-    volume's own filesystem first when its options ask for one; ``remove``
-    unmounts it and deletes the data. Unknown names raise ``NotFound``.
+    volume's own filesystem first when its options ask for one; ``unmount`` undoes
+    that once no container uses it; ``remove`` unmounts and deletes the data.
+    Unknown names raise ``NotFound``.
     """
 
     name: str
@@ -59,6 +60,8 @@ class VolumeDriver(Protocol):
     def remove(self, name: str) -> None: ...
 
     def mount(self, name: str) -> str: ...
+
+    def unmount(self, name: str) -> None: ...
 
     def usage(self, name: str) -> int: ...
 

@@ -7,7 +7,7 @@ import secrets
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["validate_volume_name", "new_volume_name"]
+__all__ = ["new_volume_name", "validate_volume_name"]
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 

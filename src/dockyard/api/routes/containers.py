@@ -57,6 +57,25 @@ def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
     }
 
 
+def ports_list(ports: Any) -> list[dict[str, Any]]:
+    """NetworkSettings.Ports as ``GET /containers/json`` lists them."""
+    out: list[dict[str, Any]] = []
+    for key, binds in ports.items():
+        num, _, proto = str(key).partition("/")
+        if not binds:
+            out.append({"PrivatePort": int(num), "Type": proto or "tcp"})
+        for b in binds or ():
+            out.append(
+                {
+                    "IP": b.get("HostIp", ""),
+                    "PrivatePort": int(num),
+                    "PublicPort": int(b.get("HostPort") or 0),
+                    "Type": proto or "tcp",
+                }
+            )
+    return out
+
+
 def list_json(rec: ContainerRecord, engine: Any, size: bool) -> dict[str, Any]:
     ns = engine.network_settings(rec)
     d: dict[str, Any] = {
@@ -66,7 +85,7 @@ def list_json(rec: ContainerRecord, engine: Any, size: bool) -> dict[str, Any]:
         "ImageID": rec.image_id,
         "Command": _command(rec),
         "Created": int(parse_rfc3339(rec.created)),
-        "Ports": [],
+        "Ports": ports_list(ns.get("Ports") or {}),
         "Labels": dict(rec.config.get("Labels") or {}),
         "State": rec.state.status,
         "Status": engine.containers.uptime_status(rec),

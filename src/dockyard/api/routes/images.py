@@ -75,7 +75,12 @@ def routes(engine: Any) -> list[Route]:
         dangling = True
         if "dangling" in filters:
             dangling = any(v.lower() in ("1", "true") for v in filters.pop("dangling"))
-        return json_response(await images.prune(dangling, filters))
+        result = await images.prune(dangling, filters)
+        distribution = getattr(engine, "distribution", None)
+        if distribution is not None:
+            # then what no image holds any more: leftovers of interrupted pulls, push-time compressed copies
+            result["SpaceReclaimed"] = int(result.get("SpaceReclaimed") or 0) + await distribution.collect_garbage()
+        return json_response(result)
 
     async def load(request: web.Request) -> web.StreamResponse:
         # Collect first: errors become a proper status instead of a message in a 200 stream.
@@ -104,7 +109,9 @@ def routes(engine: Any) -> list[Route]:
     async def create(request: web.Request) -> web.StreamResponse:
         q = request.query
         if q.get("fromImage"):
-            raise errors.NotImplementedYet("pulling images is not implemented yet: use load, import or bootstrap")
+            from dockyard.api.routes.distribution import pull_response
+
+            return await pull_response(engine, request)
         src = q.get("fromSrc")
         if src is None:
             raise errors.InvalidArgument("fromImage or fromSrc is required")

@@ -151,9 +151,7 @@ def parse_dockerfile(text: str) -> Dockerfile:
     return Dockerfile(tuple(out), directives, escape)
 
 
-def _instruction(
-    logical: str, line: int, lines: list[str], i: int, escape: str
-) -> tuple[Instruction | None, int]:
+def _instruction(logical: str, line: int, lines: list[str], i: int, escape: str) -> tuple[Instruction | None, int]:
     stripped = logical.strip()
     if not stripped:
         return None, i
@@ -167,6 +165,8 @@ def _instruction(
     heredocs: list[Heredoc] = []
     if cmd in _HEREDOC_INSTRUCTIONS:
         for m in _HEREDOC.finditer(rest):
+            if _inside_quotes(rest, m.start(), escape):
+                continue
             name, chomp, quoted = m.group(4), m.group(2) == "-", bool(m.group(3))
             body: list[str] = []
             while True:
@@ -181,9 +181,25 @@ def _instruction(
             content = "\n".join(body) + "\n" if body else ""
             heredocs.append(Heredoc(name, content, expand=not quoted, chomp=chomp))
     inst = parse_instruction_line(cmd, rest.strip(), line, escape)
-    return Instruction(
-        inst.cmd, inst.args, inst.json_form, inst.flags, stripped, line, tuple(heredocs)
-    ), i
+    return Instruction(inst.cmd, inst.args, inst.json_form, inst.flags, stripped, line, tuple(heredocs)), i
+
+
+def _inside_quotes(text: str, pos: int, escape: str) -> bool:
+    """Whether ``text[pos]`` sits inside a quoted string (a ``<<WORD`` there is not a heredoc)."""
+    quote = ""
+    i = 0
+    while i < pos:
+        ch = text[i]
+        if ch == escape and quote != "'":
+            i += 2
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in ("'", '"'):
+            quote = ch
+        i += 1
+    return bool(quote)
 
 
 def split_flags(rest: str) -> tuple[tuple[tuple[str, str], ...], str]:

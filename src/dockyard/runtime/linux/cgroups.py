@@ -8,7 +8,7 @@ import time
 from typing import Protocol
 
 from dockyard.errors import Conflict, Unavailable
-from dockyard.runtime.devices import device_cgroup_rules
+from dockyard.runtime.devices import DEFAULT_DEVICE_RULES, device_cgroup_rules
 from dockyard.runtime.mountinfo import CgroupLayout, cgroup_layout, parse_mountinfo
 from dockyard.runtime.spec import Resources
 
@@ -95,6 +95,46 @@ def _rmdir(path: str) -> None:
             time.sleep(0.005)
 
 
+def _optional_write(path: str, value: str) -> None:
+    """Write a knob the kernel may lack (e.g. swappiness in a v1 root-less setup): a missing file is skipped."""
+    try:
+        _write(path, value)
+    except FileNotFoundError:
+        pass
+
+
+def _apply_blkio_v1(path: str, r: Resources) -> None:
+    # CFQ's blkio.weight, else BFQ's blkio.bfq.weight (the kernel has one of them, or neither).
+    weight_file = next((f for f in ("blkio.weight", "blkio.bfq.weight") if os.path.exists(f"{path}/{f}")), "")
+    if weight_file:
+        if r.blkio_weight:
+            _write(f"{path}/{weight_file}", str(r.blkio_weight))
+        for major, minor, weight in r.blkio_weight_device:
+            _write(f"{path}/{weight_file}_device", f"{major}:{minor} {weight}")
+    elif r.blkio_weight or r.blkio_weight_device:
+        raise Unavailable(
+            "the kernel's block I/O scheduler has no weights (blkio.weight): --blkio-weight is not supported"
+        )
+    for name, rates in r.blkio_throttle:
+        for major, minor, rate in rates:
+            _write(f"{path}/blkio.throttle.{name}", f"{major}:{minor} {rate}")
+
+
+def _apply_io_v2(path: str, r: Resources) -> None:
+    if r.blkio_weight and os.path.exists(f"{path}/io.weight"):
+        # v1 weight [10, 1000] -> v2 io.weight [1, 10000], runc's conversion
+        _write(f"{path}/io.weight", f"default {1 + (r.blkio_weight - 10) * 9999 // 990}")
+    keys = {
+        "read_bps_device": "rbps",
+        "write_bps_device": "wbps",
+        "read_iops_device": "riops",
+        "write_iops_device": "wiops",
+    }
+    for name, rates in r.blkio_throttle:
+        for major, minor, rate in rates:
+            _write(f"{path}/io.max", f"{major}:{minor} {keys[name]}={rate or 'max'}")
+
+
 def cgroup_relpath(cgroups_path: str, container_id: str) -> str:
     """``linux.cgroupsPath`` -> a path below each hierarchy's root; systemd's "slice:prefix:name" is mapped."""
     p = cgroups_path
@@ -169,6 +209,24 @@ class V1Cgroups:
         if devices:
             for name, rule in device_cgroup_rules(r.devices):
                 _write(f"{devices}/{name}", rule)
+        if mem:
+            self._apply_memory_extras(mem, r)
+        blkio = self._path("blkio")
+        if blkio:
+            _apply_blkio_v1(blkio, r)
+        hugetlb = self._path("hugetlb")
+        if hugetlb:
+            for size, limit in r.hugepage_limits:
+                _write(f"{hugetlb}/hugetlb.{size}.limit_in_bytes", str(limit))
+
+    @staticmethod
+    def _apply_memory_extras(mem: str, r: Resources) -> None:
+        if r.memory_reservation is not None:
+            _write(f"{mem}/memory.soft_limit_in_bytes", str(r.memory_reservation))
+        if r.memory_swappiness is not None and 0 <= r.memory_swappiness <= 100:
+            _optional_write(f"{mem}/memory.swappiness", str(r.memory_swappiness))
+        if r.disable_oom_killer is not None:
+            _write(f"{mem}/memory.oom_control", "1" if r.disable_oom_killer else "0")
 
     def join(self, pid: int) -> None:
         for path in self._paths.values():
@@ -235,7 +293,7 @@ class V2Cgroups:
         cur = self._mount
         for part in rel.split("/"):
             available = set(_read(f"{cur}/cgroup.controllers").split())
-            for ctl in ("cpu", "cpuset", "memory", "pids"):
+            for ctl in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb"):
                 if ctl in available:
                     try:
                         _write(f"{cur}/cgroup.subtree_control", f"+{ctl}")
@@ -247,6 +305,13 @@ class V2Cgroups:
             except FileExistsError:
                 pass
         self.apply(resources)
+        if resources.devices:
+            # v2 has no devices.allow: an eBPF program on the cgroup decides (only at creation: updates
+            # would stack another program, and Docker's update never changes devices).
+            from dockyard.runtime.bpf_devices import rules_with_defaults
+            from dockyard.runtime.linux.bpf import attach_device_filter
+
+            attach_device_filter(self._path, rules_with_defaults(resources.devices, DEFAULT_DEVICE_RULES))
 
     def apply(self, r: Resources) -> None:
         p = self._path
@@ -267,6 +332,11 @@ class V2Cgroups:
             _write(f"{p}/cpuset.cpus", r.cpuset_cpus)
         if r.cpuset_mems:
             _write(f"{p}/cpuset.mems", r.cpuset_mems)
+        if r.memory_reservation is not None:
+            _write(f"{p}/memory.low", str(r.memory_reservation) if r.memory_reservation > 0 else "0")
+        _apply_io_v2(p, r)
+        for size, limit in r.hugepage_limits:
+            _write(f"{p}/hugetlb.{size}.max", str(limit))
 
     def join(self, pid: int) -> None:
         _write(f"{self._path}/cgroup.procs", str(pid))

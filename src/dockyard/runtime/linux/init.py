@@ -14,7 +14,7 @@ import signal
 from typing import NamedTuple, NoReturn
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.linux import console, libc, namespaces, process, rootfs
+from dockyard.runtime.linux import console, libc, namespaces, process, rootfs, seccomp
 from dockyard.runtime.mountinfo import CgroupLayout
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied, find_executable, path_from_env
 from dockyard.runtime.seccomp import Seccomp
@@ -107,8 +107,7 @@ def _setup_tty(proc: Process, sock_fd: int, bind_console: bool) -> None:
 def _install_seccomp(profile: Seccomp | None) -> None:
     if profile is None:
         return
-    from dockyard.runtime.linux import seccomp
-
+    # seccomp is imported with the module, not here: an exec'd child has joined the container's mounts by now
     if seccomp.available():  # create has warned otherwise
         seccomp.install(profile)
 
