@@ -48,19 +48,28 @@ def log_files(path: str) -> list[str]:
 
 
 def read_log_entries(path: str) -> list[LogEntry]:
+    return read_log_snapshot(path)[0]
+
+
+def read_log_snapshot(path: str) -> tuple[list[LogEntry], int]:
+    """All complete entries, and the byte offset in the live file just after the last
+    one — where following must continue so that nothing is sent twice or skipped."""
     out: list[LogEntry] = []
+    offset = 0
     for p in log_files(path):
         try:
             with open(p, "rb") as f:
-                for line in f:
-                    if not line.endswith(b"\n"):
-                        break  # a line still being written
-                    e = parse_line(line)
-                    if e is not None:
-                        out.append(e)
+                data = f.read()
         except FileNotFoundError:
             continue
-    return out
+        end = data.rfind(b"\n") + 1  # a trailing partial line is still being written
+        for line in data[:end].splitlines():
+            e = parse_line(line)
+            if e is not None:
+                out.append(e)
+        if p == path:
+            offset = end
+    return out, offset
 
 
 async def follow_log(

@@ -16,7 +16,7 @@ from dockyard.api.filters import parse_filters
 from dockyard.api.hijack import frame, hijack
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.containers import AttachOptions
-from dockyard.engine.logs import follow_log, read_log_entries
+from dockyard.engine.logs import follow_log, read_log_snapshot
 from dockyard.engine.timefmt import parse_rfc3339, parse_since
 
 __all__ = ["inspect_json", "list_json", "routes"]
@@ -277,8 +277,7 @@ def routes(engine: Any) -> list[Route]:
                 data = e.time.encode() + b" " + data
             return data if tty else frame(stream, data)
 
-        size_before = os.path.getsize(rec.log_path) if os.path.exists(rec.log_path) else 0
-        entries = await asyncio.to_thread(read_log_entries, rec.log_path)
+        entries, size_before = await asyncio.to_thread(read_log_snapshot, rec.log_path)
         if tail >= 0:
             entries = entries[-tail:] if tail else []
         for e in entries:
