@@ -85,3 +85,23 @@ def test_crash_during_create_or_start(own_daemon: DaemonProcess, point: str) -> 
     assert mounts_under(d.exec_root) == []
     containers_dir = os.path.join(d.data_root, "containers")
     assert [n for n in os.listdir(containers_dir) if len(n) == 64] == []
+
+
+@pytest.mark.parametrize("point", ["exec:after-create", "exec:after-start"])
+def test_crash_during_exec(own_daemon: DaemonProcess, point: str) -> None:
+    d = own_daemon
+    assert docker(d, "run", "-d", "--name", "host", "busybox", "sh", "-c", "echo up; sleep 100").returncode == 0
+    restart_at(d, point)
+    r = docker(d, "exec", "host", "sh", "-c", "echo from-exec; sleep 0.3")
+    assert r.returncode != 0
+    assert d.wait_exit() is not None
+    d.start()
+    info = json.loads(docker(d, "inspect", "host").stdout)[0]
+    assert info["State"]["Running"] is True  # the container itself is untouched
+    assert not info["ExecIDs"]  # no half-made exec is shown as one
+    r = docker(d, "exec", "host", "echo", "again")
+    assert r.returncode == 0 and r.stdout == "again\n"
+    assert "from-exec" not in docker(d, "logs", "host").stdout  # exec output never goes to the log
+    assert docker(d, "stop", "-t", "1", "host").returncode == 0
+    assert json.loads(docker(d, "inspect", "host").stdout)[0]["State"]["Status"] == "exited"
+    assert mounts_under(d.exec_root) == []

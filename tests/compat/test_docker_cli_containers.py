@@ -172,6 +172,7 @@ def test_ps_filters_and_quiet(docker_cli: dict[str, str]) -> None:
 def test_logs_tail_and_timestamps(docker_cli: dict[str, str]) -> None:
     docker(docker_cli, "run", "--name", "lg", "busybox", "sh", "-c", "for i in 1 2 3 4; do echo $i; done")
     assert docker(docker_cli, "logs", "--tail", "2", "lg").stdout == b"3\n4\n"
+    assert docker(docker_cli, "logs", "--details", "--tail", "1", "lg").stdout == b" 4\n"
     ts = docker(docker_cli, "logs", "-t", "lg").stdout.decode().splitlines()
     assert len(ts) == 4 and ts[0].endswith(" 1") and ts[0][:4].isdigit() and "T" in ts[0]
 

@@ -31,6 +31,7 @@ from dockyard.containers.store import ContainerRecord
 from dockyard.containers.user import ResolvedUser, resolve_user_in_rootfs
 from dockyard.engine.containers import ClientConn
 from dockyard.engine.detach_keys import DetachScanner, parse_detach_keys
+from dockyard.engine.failpoints import failpoint
 from dockyard.tasks.api import STDOUT, AttachStream, ExecProcess, ExecSpec, ExitStatus, Task
 from dockyard.tasks.errors import RuntimeFailed
 
@@ -352,6 +353,7 @@ class ExecService:
                 console_size=console_size or cfg.console_size,
             )
             proc = await task.exec(spec)
+            failpoint("exec:after-create")
             live.proc = proc
             # waiting from before the start saves a round trip to the shim after the exit
             waiter = asyncio.ensure_future(proc.wait())
@@ -359,6 +361,7 @@ class ExecService:
                 stream = await proc.attach(stdin=cfg.attach_stdin, stdout=cfg.attach_stdout, stderr=cfg.attach_stderr)
             try:
                 pid = await proc.start()
+                failpoint("exec:after-start")
             except RuntimeFailed as e:
                 waiter.cancel()
                 failure = classify_start_error(e.message, cfg.cmd[0])

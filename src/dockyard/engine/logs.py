@@ -8,10 +8,11 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from dockyard.engine.timefmt import parse_rfc3339
 
-__all__ = ["LogEntry", "follow_log", "log_files", "parse_line", "read_log_entries"]
+__all__ = ["LogEntry", "LogReader", "log_files", "parse_line", "read_log_entries"]
 
 
 @dataclass(frozen=True)
@@ -48,64 +49,89 @@ def log_files(path: str) -> list[str]:
 
 
 def read_log_entries(path: str) -> list[LogEntry]:
-    return read_log_snapshot(path)[0]
+    reader = LogReader(path)
+    try:
+        return reader.snapshot()
+    finally:
+        reader.close()
 
 
-def read_log_snapshot(path: str) -> tuple[list[LogEntry], int]:
-    """All complete entries, and the byte offset in the live file just after the last
-    one — where following must continue so that nothing is sent twice or skipped."""
-    out: list[LogEntry] = []
-    offset = 0
-    for p in log_files(path):
-        try:
-            with open(p, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            continue
-        end = data.rfind(b"\n") + 1  # a trailing partial line is still being written
-        for line in data[:end].splitlines():
-            e = parse_line(line)
-            if e is not None:
-                out.append(e)
-        if p == path:
-            offset = end
-    return out, offset
+def _parse_complete(data: bytes) -> tuple[list[LogEntry], int]:
+    end = data.rfind(b"\n") + 1  # a trailing partial line is still being written
+    out = [e for e in (parse_line(line) for line in data[:end].splitlines()) if e is not None]
+    return out, end
 
 
-async def follow_log(
-    path: str, offset: int, is_done: Callable[[], bool], poll: float = 0.05
-) -> AsyncIterator[LogEntry]:
-    """Entries appended to ``path`` after byte ``offset`` until ``is_done()`` and drained.
+class LogReader:
+    """A container's json-file log, held open from the first read.
 
-    Polling keeps this simple and robust across rotation and daemon restarts;
-    the interval is short enough for interactive use.
+    Holding the live file open means a reader that started before the container
+    was removed (``docker run --rm``, docker-py's run) still gets every line, and
+    following continues exactly where the snapshot ended.
     """
-    buf = b""
-    ino = None
-    while True:
-        done = is_done()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._rotated = log_files(path)[:-1]
         try:
-            st = os.stat(path)
+            self._fh: BinaryIO | None = open(path, "rb")  # noqa: SIM115 - closed by close()
         except FileNotFoundError:
-            st = None
-        if st is not None:
-            if ino is not None and st.st_ino != ino:
-                offset, buf = 0, b""  # rotated: the new file starts over
-            ino = st.st_ino
-            if st.st_size < offset:
-                offset, buf = 0, b""
-            if st.st_size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read(st.st_size - offset)
-                offset += len(chunk)
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
+            self._fh = None
+        self._buf = b""
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def snapshot(self) -> list[LogEntry]:
+        """Every complete entry so far, rotated files first."""
+        out: list[LogEntry] = []
+        for p in self._rotated:
+            try:
+                with open(p, "rb") as f:
+                    out.extend(_parse_complete(f.read())[0])
+            except FileNotFoundError:
+                continue
+        if self._fh is not None:
+            data = self._fh.read()
+            entries, end = _parse_complete(data)
+            out.extend(entries)
+            self._buf = data[end:]
+        return out
+
+    async def follow(self, is_done: Callable[[], bool], poll: float = 0.05) -> AsyncIterator[LogEntry]:
+        """Entries appended after the snapshot, until ``is_done()`` and drained."""
+        while True:
+            done = is_done()
+            if self._fh is None:
+                try:
+                    self._fh = open(self.path, "rb")  # noqa: SIM115
+                except FileNotFoundError:
+                    if done:
+                        return
+                    await asyncio.sleep(poll)
+                    continue
+            chunk = self._fh.read()
+            if chunk:
+                self._buf += chunk
+                *lines, self._buf = self._buf.split(b"\n")
                 for line in lines:
                     e = parse_line(line)
                     if e is not None:
                         yield e
                 continue
-        if done:
-            return
-        await asyncio.sleep(poll)
+            if self._rotated_away():
+                self._fh.close()  # fully read: continue with the new live file
+                self._fh, self._buf = None, b""
+                continue
+            if done:
+                return
+            await asyncio.sleep(poll)
+
+    def _rotated_away(self) -> bool:
+        assert self._fh is not None
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self._fh.fileno()).st_ino
+        except FileNotFoundError:
+            return False  # removed with the container: what we hold is all there is

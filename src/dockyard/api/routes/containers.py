@@ -16,7 +16,7 @@ from dockyard.api.filters import parse_filters
 from dockyard.api.hijack import frame, hijack
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.containers import AttachOptions
-from dockyard.engine.logs import follow_log, read_log_snapshot
+from dockyard.engine.logs import LogReader
 from dockyard.engine.timefmt import parse_rfc3339, parse_since
 
 __all__ = ["inspect_json", "list_json", "routes"]
@@ -250,6 +250,7 @@ def routes(engine: Any) -> list[Route]:
         if not rec.log_path:
             raise errors.NotImplementedYet("configured logging driver does not support reading")
         follow, timestamps = qbool(request, "follow"), qbool(request, "timestamps")
+        details = qbool(request, "details")
         try:
             since = parse_since(request.query.get("since", "") or "0")
             until_q = request.query.get("until", "")
@@ -259,45 +260,56 @@ def routes(engine: Any) -> list[Route]:
         tail_q = request.query.get("tail", "all")
         tail = -1 if tail_q in ("", "all") else _int(tail_q, "tail")
         tty = bool(rec.config.get("Tty"))
-        resp = web.StreamResponse(status=200)
-        resp.content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
-        await resp.prepare(request)
+        # Open and read the log before answering: the client may remove the container
+        # as soon as it has the headers (docker-py's run does).
+        reader = await asyncio.to_thread(LogReader, rec.log_path)
+        try:
+            entries = await asyncio.to_thread(reader.snapshot)
+            resp = web.StreamResponse(status=200)
+            resp.content_type = (
+                "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+            )
+            await resp.prepare(request)
 
-        def render(e: Any) -> bytes | None:
-            stream = 2 if e.stream == "stderr" else 1
-            if (stream == 1 and not want_out) or (stream == 2 and not want_err):
-                return None
-            ts = e.timestamp
-            if since and ts < since:
-                return None
-            if until is not None and ts > until:
-                return None
-            data = e.data
-            if timestamps:
-                data = e.time.encode() + b" " + data
-            return data if tty else frame(stream, data)
+            def render(e: Any) -> bytes | None:
+                stream = 2 if e.stream == "stderr" else 1
+                if (stream == 1 and not want_out) or (stream == 2 and not want_err):
+                    return None
+                ts = e.timestamp
+                if since and ts < since:
+                    return None
+                if until is not None and ts > until:
+                    return None
+                data = e.data
+                if details:  # Docker's --details: the entry's extra attributes, then a space
+                    attrs = ",".join(f"{k}={v}" for k, v in sorted((e.attrs or {}).items()))
+                    data = attrs.encode() + b" " + data
+                if timestamps:
+                    data = e.time.encode() + b" " + data
+                return data if tty else frame(stream, data)
 
-        entries, size_before = await asyncio.to_thread(read_log_snapshot, rec.log_path)
-        if tail >= 0:
-            entries = entries[-tail:] if tail else []
-        for e in entries:
-            out = render(e)
-            if out:
-                await resp.write(out)
-        if follow and rec.state.running:
-
-            def done() -> bool:
-                try:
-                    return not svc.get(rec.id).state.running
-                except errors.NotFound:
-                    return True
-
-            async for e in follow_log(rec.log_path, size_before, done):
-                if until is not None and e.timestamp > until:
-                    break
+            if tail >= 0:
+                entries = entries[-tail:] if tail else []
+            for e in entries:
                 out = render(e)
                 if out:
                     await resp.write(out)
+            if follow and rec.state.running:
+
+                def done() -> bool:
+                    try:
+                        return not svc.get(rec.id).state.running
+                    except errors.NotFound:
+                        return True
+
+                async for e in reader.follow(done):
+                    if until is not None and e.timestamp > until:
+                        break
+                    out = render(e)
+                    if out:
+                        await resp.write(out)
+        finally:
+            reader.close()
         await resp.write_eof()
         return resp
 
