@@ -189,11 +189,14 @@ def image() -> None:
 
 
 @image.command()
-@click.argument("kind", type=click.Choice(["busybox"]))
-@click.option("--tag", "tag_", help="Name the image (default: KIND:latest).")
+@click.argument("kind")
+@click.option("--tag", "tag_", help="Name the image (default: busybox:latest, debian:SUITE).")
 @click.pass_context
 def bootstrap(ctx: click.Context, kind: str, tag_: str | None) -> int:
-    """Build a base image from what the host has (busybox: the static busybox binary)."""
+    """Build a base image locally: busybox (the host's static busybox binary) or
+    debian[:SUITE] (debootstrap minbase from the host's Debian mirror; default bookworm)."""
+    if kind.partition(":")[0] not in ("busybox", "debian"):
+        raise click.BadParameter("use busybox or debian[:SUITE]", param_hint="KIND")
     show_messages(client_from(ctx).bootstrap(kind, tag_), sys.stdout)
     return 0
 

@@ -13,9 +13,11 @@ import builtins
 import json
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +27,12 @@ from typing import Any, BinaryIO, Protocol
 from dockyard import errors
 from dockyard.archive.apply import apply_layer
 from dockyard.archive.compression import decompressed
+from dockyard.archive.diff import write_layer
 from dockyard.content.local import LocalStore
 from dockyard.images import filters as flt
 from dockyard.images.busybox import busybox_config, busybox_layer
 from dockyard.images.changes import apply_changes, parse_change
+from dockyard.images.debian import debian_config, host_mirror, run_debootstrap, trim_rootfs
 from dockyard.images.formats import history_json, inspect_json, parse_time, summary_json
 from dockyard.images.record import ImageRecord
 from dockyard.images.tarball import ArchiveImage, SaveImage, open_member, read_archive, write_archive
@@ -575,6 +579,33 @@ class ImageService:
         cfg = busybox_config(str(info.digest), layer.mtime, plat.architecture, plat.variant)
         image_id, _ = self._register(canonical_json(cfg), [Descriptor(mt.OCI_LAYER, info.digest, info.size)], [ref])
         return image_id
+
+    async def bootstrap_debian(
+        self, suite: str = "bookworm", tag: str = "", mirror: str = "", debootstrap: str = "debootstrap"
+    ) -> str:
+        """A Debian base image from debootstrap's minbase variant (network access to the mirror)."""
+        ref = parse_reference(tag or f"debian:{suite}")
+        image_id = await asyncio.to_thread(self._bootstrap_debian, ref, suite, mirror or host_mirror(), debootstrap)
+        self._event("import", image_id, ref.familiar())
+        return image_id
+
+    def _bootstrap_debian(self, ref: Reference, suite: str, mirror: str, debootstrap: str) -> str:
+        work = tempfile.mkdtemp(dir=self.tmp_dir, prefix="debootstrap-")
+        try:
+            rootfs = os.path.join(work, "rootfs")
+            run_debootstrap(suite, rootfs, mirror, debootstrap)
+            trim_rootfs(rootfs)
+            layer_path = os.path.join(work, "layer.tar")
+            with open(layer_path, "wb") as out:
+                result = write_layer(rootfs, out)
+            with open(layer_path, "rb") as f:
+                info = self.content.ingest_file(f)
+            plat = host_platform()
+            cfg = debian_config(str(result.diff_id), suite, plat.architecture, plat.variant, time.time())
+            image_id, _ = self._register(canonical_json(cfg), [Descriptor(mt.OCI_LAYER, info.digest, info.size)], [ref])
+            return image_id
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     # --- removal ------------------------------------------------------------------
 

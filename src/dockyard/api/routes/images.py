@@ -128,13 +128,20 @@ def routes(engine: Any) -> list[Route]:
         return await _json_stream(request, [{"status": image_id}])
 
     async def bootstrap(request: web.Request) -> web.StreamResponse:
-        kind = request.query.get("kind", "busybox")
-        if kind != "busybox":
-            raise errors.NotImplementedYet(f"image bootstrap {kind!r} is not implemented (only busybox)")
-        tag = request.query.get("tag") or "busybox:latest"
-        image_id = await images.bootstrap_busybox(tag, _BUSYBOX)
+        kind, _, suite = request.query.get("kind", "busybox").partition(":")
+        if kind == "debian":
+            suite = suite or request.query.get("suite") or "bookworm"
+            tag = request.query.get("tag") or f"debian:{suite}"
+            image_id = await images.bootstrap_debian(suite, tag, request.query.get("mirror", ""))
+            source = f"debootstrap --variant=minbase {suite}"
+        elif kind == "busybox":
+            tag = request.query.get("tag") or "busybox:latest"
+            image_id = await images.bootstrap_busybox(tag, _BUSYBOX)
+            source = _BUSYBOX
+        else:
+            raise errors.InvalidArgument(f"unknown bootstrap kind {kind!r}: use busybox or debian[:SUITE]")
         messages = [
-            {"stream": f"Created image {image_id} from {_BUSYBOX}\n"},
+            {"stream": f"Created image {image_id} from {source}\n"},
             {"stream": f"Tagged {tag}\n"},
             {"aux": {"ID": image_id}},
         ]
