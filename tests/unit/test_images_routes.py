@@ -107,7 +107,7 @@ def test_pull_is_not_implemented_and_prune(tmp_path: Path) -> None:
         r = await client.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
         out = await r.json()
         assert {"Deleted": dangling} in out["ImagesDeleted"]
-        r = await client.post("/dockyard/images/bootstrap", params={"kind": "debian"})
-        assert r.status == 501
+        r = await client.post("/dockyard/images/bootstrap", params={"kind": "alpine"})
+        assert r.status == 400 and "busybox or debian" in (await r.json())["message"]
 
     run(tmp_path, body)
