@@ -23,6 +23,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_docker)
 
 
+def _started_daemon() -> DaemonProcess:
+    """A private dockyardd with busybox (default runtime from DOCKYARD_TEST_RUNTIME)."""
+    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME", "")
+    d = DaemonProcess(extra_args=("--default-runtime", runtime) if runtime else ())
+    try:
+        d.start()
+        status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
+        assert status == 200, body
+    except BaseException:
+        d.destroy()
+        raise
+    return d
+
+
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[DaemonProcess]:
     """One dockyardd for the session, with a bootstrapped busybox image."""
@@ -30,12 +44,20 @@ def daemon() -> Iterator[DaemonProcess]:
         pytest.skip("needs root")
     if not os.path.exists("/bin/busybox"):
         pytest.skip("needs busybox-static (/bin/busybox)")
-    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME", "")
-    d = DaemonProcess(extra_args=("--default-runtime", runtime) if runtime else ())
+    d = _started_daemon()
     try:
-        d.start()
-        status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
-        assert status == 200, body
+        yield d
+    finally:
+        d.destroy()
+
+
+@pytest.fixture
+def own_daemon() -> Iterator[DaemonProcess]:
+    """A dockyardd of the test's own, for tests that stop, kill or restart it."""
+    if not IS_ROOT:
+        pytest.skip("needs root")
+    d = _started_daemon()
+    try:
         yield d
     finally:
         d.destroy()

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.slow]
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[DaemonProcess]:
-    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME", "")
-    d = DaemonProcess(extra_args=("--default-runtime", runtime) if runtime else ())
-    try:
-        d.start()
-        status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
-        assert status == 200, body
-        yield d
-    finally:
-        d.destroy()
 
 
 def docker(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -124,18 +124,6 @@ def test_health_check_turns_healthy_and_unhealthy(docker_cli: dict[str, str]) ->
     assert until(lambda: (state(docker_cli, name)["State"].get("Health") or {}).get("Status") == "unhealthy")
     health = state(docker_cli, name)["State"]["Health"]
     assert health["FailingStreak"] >= 2 and health["Log"]
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[DaemonProcess]:
-    d = DaemonProcess()
-    try:
-        d.start()
-        status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
-        assert status == 200, body
-        yield d
-    finally:
-        d.destroy()
 
 
 def test_policies_across_daemon_restart(own_daemon: DaemonProcess) -> None:

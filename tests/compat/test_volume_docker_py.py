@@ -89,18 +89,6 @@ def test_disk_usage_lists_volume_sizes(client: docker.DockerClient) -> None:
     assert usage["sized"] == {"Size": 3000, "RefCount": 0}
 
 
-@pytest.fixture
-def own_daemon() -> Iterator[DaemonProcess]:
-    d = DaemonProcess()
-    try:
-        d.start()
-        status, body = d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
-        assert status == 200, body
-        yield d
-    finally:
-        d.destroy()
-
-
 def test_volume_survives_daemon_restart(own_daemon: DaemonProcess) -> None:
     d = own_daemon
 
