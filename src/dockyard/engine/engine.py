@@ -7,7 +7,7 @@ import platform
 import socket
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__, errors
 from dockyard.containers.store import ContainerRecord
@@ -15,10 +15,34 @@ from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.timefmt import now_rfc3339
 
+if TYPE_CHECKING:
+    from dockyard.engine.build import Builder
+    from dockyard.engine.commit import CommitService
+    from dockyard.engine.container_fs import ContainerFS
+    from dockyard.engine.container_ops import ContainerOps
+    from dockyard.engine.distribution import DistributionService
+    from dockyard.engine.exec import ExecService
+    from dockyard.engine.networks import NetworkService
+    from dockyard.engine.prune import ContainerPruner
+    from dockyard.engine.volumes import VolumeService
+
 __all__ = ["Engine"]
 
 
 class Engine:
+    """The use cases the API serves. Services of the later issues are attached by
+    ``daemon/wiring.py`` after construction (they need the container service)."""
+
+    volumes: VolumeService
+    networks: NetworkService
+    builder: Builder
+    distribution: DistributionService
+    container_fs: ContainerFS
+    commits: CommitService
+    container_prune: ContainerPruner
+    execs: ExecService
+    ops: ContainerOps
+
     def __init__(
         self,
         *,
