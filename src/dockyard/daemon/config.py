@@ -43,6 +43,7 @@ class DaemonConfig:
     default_address_pools: tuple[Mapping[str, Any], ...] = ()
     ip_masq: bool = True
     mtu: int = 1500
+    firewall_backend: str = "auto"  # "nftables" | "iptables" | "auto" (nft when it works)
 
     @property
     def pidfile_path(self) -> str:
@@ -72,6 +73,7 @@ _KEYS = {
     "default-address-pools": "default_address_pools",
     "ip-masq": "ip_masq",
     "mtu": "mtu",
+    "firewall-backend": "firewall_backend",
     "init-path": "init_path",
     "seccomp-profile": "seccomp_profile",
     "userns-remap": "userns_remap",
@@ -120,6 +122,8 @@ def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None
         elif not isinstance(value, str):
             raise InvalidArgument(f"config: {key} must be a string")
         values[name] = value
+    if values.get("firewall_backend", "auto") not in ("auto", "nftables", "iptables"):
+        raise InvalidArgument('config: firewall-backend must be "nftables", "iptables" or "auto"')
     if "log_level" in values and values["log_level"] not in _LEVELS:
         raise InvalidArgument(f"config: unknown log-level {values['log_level']!r}")
     for rname, rt in dict(values.get("runtimes", {})).items():

@@ -93,6 +93,10 @@ def _build_networks(cfg: DaemonConfig, events: EventBus) -> Any:
     from dockyard.engine.networks import DEFAULT_POOLS, NetworkOptions, NetworkService
     from dockyard.network import LinuxPlumber, NetworkStore
     from dockyard.network.ipam import parse_pools
+    from dockyard.network.iptables import ChainLayout, chain_prefix
+    from dockyard.network.plumbing import choose_firewall
+
+    firewall = choose_firewall(cfg.firewall_backend)
 
     opts = NetworkOptions(
         exec_root=cfg.exec_root,
@@ -101,8 +105,11 @@ def _build_networks(cfg: DaemonConfig, events: EventBus) -> Any:
         pools=parse_pools(cfg.default_address_pools) or DEFAULT_POOLS,
         ip_masq=cfg.ip_masq,
         mtu=cfg.mtu,
+        firewall=firewall,
     )
-    service = NetworkService(NetworkStore(os.path.join(cfg.data_root, "network.db")), LinuxPlumber(), opts)
+    plumber = LinuxPlumber(firewall=firewall)
+    plumber.remove_other_backend_rules(opts.nft_table, ChainLayout(chain_prefix(cfg.bridge)))
+    service = NetworkService(NetworkStore(os.path.join(cfg.data_root, "network.db")), plumber, opts)
     service.events = lambda action, nid, attrs: events.publish("network", action, nid, dict(attrs))
     return service
 
@@ -223,7 +230,13 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     from dockyard.engine.container_ops import ContainerOps, KernelCgroupOpener, KernelHost, SubprocessPs
     from dockyard.engine.exec import ExecService
 
-    ops = ContainerOps(containers, cgroups=KernelCgroupOpener(cfg.cgroup_parent), host=KernelHost(), ps=SubprocessPs())
+    ops = ContainerOps(
+        containers,
+        cgroups=KernelCgroupOpener(cfg.cgroup_parent),
+        host=KernelHost(),
+        ps=SubprocessPs(),
+        on_rename=network_service.on_rename,
+    )
     execs = ExecService(containers)
     execs.forget_previous()
     engine.execs = execs  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -286,8 +286,10 @@ class ContainerOps:
         ps: PsRunner,
         stats_interval: float = 1.0,
         freeze_timeout: float = 10.0,
+        on_rename: Callable[[ContainerRecord, str], Awaitable[None]] | None = None,
     ) -> None:
         self._containers = containers
+        self._on_rename = on_rename  # the network service: its DNS answers names
         self._cgroups = cgroups
         self._host = host
         self._ps = ps
@@ -430,6 +432,8 @@ class ContainerOps:
         old = rec.name
         rec = replace(self._containers.get(rec.id), name=name)
         self._containers.update_record(rec)
+        if self._on_rename is not None:
+            await self._on_rename(rec, old)
         self._containers.emit(rec, "rename", {"oldName": "/" + old})
 
     # --- update ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dockyard.containers.store import ContainerRecord
 from dockyard.engine.hooks import none_network_settings
 from dockyard.engine.timefmt import now_rfc3339
 from dockyard.network import files as netfiles
-from dockyard.network import nftrules
+from dockyard.network import iptables, nftrules
 from dockyard.network.dns import DnsServer
 from dockyard.network.hostroutes import host_route_subnets
 from dockyard.network.ipam import AddressPool, NetworkRecord, NetworkStore, mac_for, pick_subnet
@@ -62,6 +62,7 @@ class NetworkOptions:
     pools: tuple[AddressPool, ...] = DEFAULT_POOLS
     ip_masq: bool = True
     mtu: int = 1500
+    firewall: str = "nftables"  # or "iptables": which scripts the plumber is given
 
     @property
     def nft_table(self) -> str:
@@ -317,7 +318,12 @@ class NetworkService:
                 continue
             for p in sb.ports:
                 publishes.append(nftrules.Publish(p.proto, p.host_ip, p.host_port, target.address, p.container_port))
+        if self._opts.firewall == "iptables":
+            return iptables.render_rules(self._iptables_layout(), bridges, publishes)
         return nftrules.render_table(self._opts.nft_table, bridges, publishes)
+
+    def _iptables_layout(self) -> iptables.ChainLayout:
+        return iptables.ChainLayout(iptables.chain_prefix(self._opts.bridge))
 
     async def _apply_rules(self, force: bool = False) -> None:
         # Most starts publish nothing: skip nft when the table wouldn't change.
@@ -327,15 +333,21 @@ class NetworkService:
         try:
             await asyncio.to_thread(self._plumber.apply_rules, script)
         except errors.Unavailable:
-            # Without nft, networks still work (no masquerade); publishing ports can't.
+            # Without nft (or iptables), networks still work (no masquerade); publishing ports can't.
             if any(sb.ports for sb in self._sandboxes.values()):
                 raise
-            log.warning("nft is missing: no NAT rules loaded; published ports and masquerading are off")
+            log.warning(
+                "%s is missing: no NAT rules loaded; published ports and masquerading are off", self._opts.firewall
+            )
         self._applied = script
 
     async def teardown_all(self) -> None:
         """Remove the rules table and the default bridge (tests and uninstall)."""
-        await asyncio.to_thread(self._plumber.apply_rules, nftrules.delete_table(self._opts.nft_table))
+        if self._opts.firewall == "iptables":
+            script = iptables.render_delete(self._iptables_layout())
+        else:
+            script = nftrules.delete_table(self._opts.nft_table)
+        await asyncio.to_thread(self._plumber.apply_rules, script)
 
     # --- network use cases -------------------------------------------------------------------
 
@@ -864,7 +876,23 @@ class NetworkService:
         try:
             await self._apply_rules()
         except Exception:
-            log.exception("reloading nftables rules failed")
+            log.exception("reloading the firewall rules failed")
+
+    async def on_rename(self, rec: ContainerRecord, old_name: str) -> None:
+        """``rec`` was just renamed from ``old_name``: the embedded DNS answers the new name only."""
+        async with self._lock:
+            sb = self._sandboxes.get(rec.id)
+            if sb is not None:
+                sb.name = rec.name
+            current = self.containers.get(rec.id)
+            settings = dict(current.network_settings or {})
+            if not settings.get("Networks"):
+                return
+            nets = {}
+            for name, ep in settings["Networks"].items():
+                names = ep.get("DNSNames")
+                nets[name] = {**ep, "DNSNames": [rec.name if n == old_name else n for n in names] if names else names}
+            self.containers.update_record(replace(current, network_settings={**settings, "Networks": nets}))
 
     async def on_remove(self, rec: ContainerRecord) -> None:
         if rec.id in self._sandboxes:

@@ -11,8 +11,11 @@ from typing import Any, Protocol
 
 from dockyard import errors
 from dockyard.network import netns
+from dockyard.network.iptables import ChainLayout, IptablesFirewall
 
-__all__ = ["LinuxPlumber", "Plumber"]
+__all__ = ["FIREWALL_BACKENDS", "LinuxPlumber", "Plumber", "choose_firewall"]
+
+FIREWALL_BACKENDS = ("auto", "nftables", "iptables")
 
 
 class Plumber(Protocol):
@@ -39,7 +42,8 @@ class Plumber(Protocol):
         ...
 
     def apply_rules(self, script: str) -> None:
-        """Load an nftables script in one transaction."""
+        """Load a rules script (nftables, or :mod:`~dockyard.network.iptables`' with that backend)
+        in one transaction."""
         ...
 
 
@@ -48,11 +52,29 @@ def _write_sysctl(path: str, value: str) -> None:
         f.write(value)
 
 
-class LinuxPlumber:
-    """pyroute2 for links and addresses, ``nft -f`` for rules."""
+def _nft_works(nft: str | None) -> bool:
+    if nft is None:
+        return False
+    with contextlib.suppress(OSError):
+        return subprocess.run([nft, "list", "tables"], capture_output=True, check=False).returncode == 0
+    return False
 
-    def __init__(self) -> None:
+
+def choose_firewall(setting: str) -> str:
+    """daemon.json's ``firewall-backend`` -> "nftables" | "iptables": auto means nft when it works."""
+    if setting not in FIREWALL_BACKENDS:
+        raise errors.InvalidArgument(f"firewall-backend must be one of {', '.join(FIREWALL_BACKENDS)}")
+    if setting != "auto":
+        return setting
+    return "nftables" if _nft_works(shutil.which("nft")) else "iptables"
+
+
+class LinuxPlumber:
+    """pyroute2 for links and addresses, ``nft -f`` (or ``iptables-restore``) for rules."""
+
+    def __init__(self, firewall: str = "nftables") -> None:
         self._nft = shutil.which("nft")
+        self._iptables = IptablesFirewall() if firewall == "iptables" else None
 
     def _ipr(self) -> Any:
         from pyroute2 import IPRoute
@@ -154,7 +176,22 @@ class LinuxPlumber:
         if os.path.exists(ns_path):
             netns.run_in_netns(ns_path, inside)
 
+    def remove_other_backend_rules(self, nft_table: str, iptables_layout: ChainLayout) -> None:
+        """At start: drop what a previous run left with the backend we're not using now
+        (the daemon keeps its rules across restarts for live restore)."""
+        if self._iptables is not None:
+            if self._nft is not None:
+                subprocess.run([self._nft, "delete", "table", "ip", nft_table], capture_output=True, check=False)
+            return
+        firewall = IptablesFirewall()
+        if firewall.available:
+            with contextlib.suppress(errors.DockyardError, OSError):
+                firewall.remove(iptables_layout)
+
     def apply_rules(self, script: str) -> None:
+        if self._iptables is not None:
+            self._iptables.apply(script)
+            return
         if self._nft is None:
             raise errors.Unavailable("nft is not installed: published ports and masquerading need nftables")
         proc = subprocess.run([self._nft, "-f", "-"], input=script.encode(), capture_output=True, check=False)

@@ -82,6 +82,12 @@ def cleanup_networks(data_root: str, root: str) -> None:
         subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
     for name in {default, *defaults} - {"", "dockyard0"}:
         subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{name}"], capture_output=True, check=False)
+        with contextlib.suppress(Exception):
+            from dockyard.network.iptables import ChainLayout, IptablesFirewall, chain_prefix
+
+            firewall = IptablesFirewall()
+            if firewall.available:
+                firewall.remove(ChainLayout(chain_prefix(name)))
 
 
 def kill_shims_by_pidfile(exec_root: str) -> None:
@@ -128,13 +134,16 @@ def cleanup_cgroups(parent: str) -> None:
 class DaemonProcess:
     """A dockyardd on its own socket, data root and exec root under one temp dir."""
 
-    def __init__(self, root: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: str | None = None, extra_args: tuple[str, ...] = (), config: dict[str, Any] | None = None
+    ) -> None:
         self.root = root or tempfile.mkdtemp(prefix="dockyard-test-")
         self.data_root = os.path.join(self.root, "data")
         self.exec_root = os.path.join(self.root, "exec")
         self.socket = os.path.join(self.root, "dockyard.sock")
         self.log_path = os.path.join(self.root, "dockyardd.log")
         self.extra_args = extra_args
+        self.config = dict(config or {})  # extra daemon.json keys, over the generated ones
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,6 +178,7 @@ class DaemonProcess:
                 "bridge": f"dy{token}0",
                 "bip": f"10.213.{third}.1/24",
                 "default-address-pools": [{"base": "10.214.0.0/15", "size": 24}],
+                **self.config,
             }
             os.makedirs(self.root, exist_ok=True)
             with open(path, "w") as f:
