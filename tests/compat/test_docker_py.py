@@ -109,5 +109,7 @@ def test_errors_are_typed(client: docker.DockerClient, clean_daemon: DaemonProce
     assert status == 400 and "message" in body
     status, body = clean_daemon.request("GET", "/v1.44/no/such/endpoint")
     assert status == 404 and isinstance(body, dict) and body.get("message")
+    status, body = clean_daemon.request("DELETE", "/containers/somename?link=1")
+    assert status == 409 and "default link name" in body["message"]
     status, body = clean_daemon.request("GET", "/v1.99/version")
     assert status == 400 and "too new" in json.dumps(body)

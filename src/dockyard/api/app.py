@@ -114,7 +114,9 @@ async def _errors_mw(request: web.Request, handler: Handler) -> web.StreamRespon
             return error_response(exc.status, reason)
         raise
     except (ConnectionResetError, BrokenPipeError):
-        raise
+        # The client went away mid-stream (events, logs -f, wait): nothing to answer and
+        # nothing wrong. aiohttp finds the transport closed and drops this response.
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception as exc:  # a bug: never a traceback on the wire
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")

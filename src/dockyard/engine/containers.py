@@ -617,7 +617,12 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False, link: bool = False) -> None:
         if link:
-            raise errors.NotImplementedYet("links are not supported yet")
+            # ``rm --link /parent/alias`` names a link, not a container (moby's rmLink).
+            name = ref if ref.startswith("/") else "/" + ref
+            parent, _, _alias = name.rpartition("/")
+            if not parent:
+                raise errors.Conflict("Conflict, cannot remove the default link name of the container")
+            raise errors.NotImplementedYet("removing a single legacy link is not supported; remove the container")
         rec = self._store.get(ref)
         live = self._live_for(rec.id)
         if rec.state.running:
