@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from dockyard import errors
 
-__all__ = ["IMAGE_FILTERS", "label_matches", "parse_filters", "reference_matches"]
+__all__ = ["IMAGE_FILTERS", "label_matches", "reference_matches"]
 
 IMAGE_FILTERS = frozenset({"reference", "dangling", "label", "before", "since", "until"})
-
-
-def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """Both ``{"k":["v"]}`` and the legacy ``{"k":{"v":true}}`` forms."""
-    if not raw:
-        return {}
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        raise errors.InvalidArgument(f"invalid filters: {raw!r}") from None
-    if not isinstance(obj, dict):
-        raise errors.InvalidArgument("invalid filters: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, val in obj.items():
-        if isinstance(val, list):
-            out[str(key)] = [str(v) for v in val]
-        elif isinstance(val, dict):
-            out[str(key)] = [str(k) for k, on in val.items() if on]
-        else:
-            out[str(key)] = [str(val)]
-    return out
 
 
 def check_filters(filters: Mapping[str, Any], allowed: frozenset[str]) -> None:
