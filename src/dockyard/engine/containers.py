@@ -29,7 +29,7 @@ from dockyard.engine.health import HealthMonitor, health_config, health_suffix
 from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHooks
 from dockyard.engine.isolation import Isolation
 from dockyard.engine.restart import should_restart, should_restart_at_boot
-from dockyard.engine.timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
+from dockyard.engine.timefmt import ZERO_TIME, human_duration, now_rfc3339, parse_rfc3339
 from dockyard.mount.types import Mount
 from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
 
@@ -820,8 +820,6 @@ class ContainerService:
 
     def uptime_status(self, rec: ContainerRecord) -> str:
         """``Up 3 seconds`` / ``Exited (0) 2 minutes ago`` / ``Created``."""
-        from dockyard.engine.timefmt import human_duration
-
         st = rec.state
         now = time.time()
         if st.status in ("running", "paused"):

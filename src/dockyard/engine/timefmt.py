@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from dockyard.units import human_duration
+
 __all__ = ["ZERO_TIME", "human_duration", "now_rfc3339", "parse_rfc3339", "parse_since", "rfc3339"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -64,31 +66,3 @@ def parse_since(text: str, now: float | None = None) -> float:
                 raise ValueError(text)
         return (time.time() if now is None else now) - total
     return parse_rfc3339(text)
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
