@@ -279,3 +279,37 @@ def test_cp_in_from_stdin_tar(docker_cli: dict[str, str], stopped: str) -> None:
     with tarfile.open(fileobj=io.BytesIO(ok(docker_cli, "cp", f"{stopped}:/tmp/fromstdin/x", "-"))) as tar:
         f = tar.extractfile("x")
         assert f is not None and f.read() == b"stdin\n"
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_cp_sees_volumes_and_binds(docker_cli: dict[str, str], tmp_path: Path, state: str) -> None:
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    (bind / "hostfile").write_text("from the host\n")
+    vol = f"cpvol{os.getpid()}{state}"
+    name = f"cpvolumes{state}"
+    cmd = "echo in-volume > /data/f" + (" && sleep 300" if state == "running" else "")
+    ok(docker_cli, "run", "-d", "--name", name, "-v", f"{vol}:/data", "-v", f"{bind}:/b:ro", "busybox", "sh", "-c", cmd)
+    try:
+        if state == "stopped":
+            ok(docker_cli, "wait", name)
+        for _ in range(100):  # the command writes the file shortly after start (bounded wait)
+            if docker(docker_cli, "cp", f"{name}:/data/f", str(tmp_path / "f")).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert (tmp_path / "f").read_text() == "in-volume\n"
+        ok(docker_cli, "cp", f"{name}:/b/hostfile", str(tmp_path / "h"))
+        assert (tmp_path / "h").read_text() == "from the host\n"
+        (tmp_path / "up").write_text("uploaded\n")
+        ok(docker_cli, "cp", str(tmp_path / "up"), f"{name}:/data/")
+        mountpoint = ok(docker_cli, "volume", "inspect", "-f", "{{.Mountpoint}}", vol).decode().strip()
+        assert Path(mountpoint, "up").read_text() == "uploaded\n"  # in the volume, not under it
+        r = docker(docker_cli, "cp", str(tmp_path / "up"), f"{name}:/b/")
+        assert r.returncode != 0 and b"mounted volume is marked read-only" in r.stderr
+        assert sorted(os.listdir(bind)) == ["hostfile"]
+        exported = ok(docker_cli, "export", name)
+        with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+            assert not [m.name for m in tar if m.name.startswith(("data/", "b/"))]  # export leaves volumes out
+    finally:
+        docker(docker_cli, "rm", "-f", name)
+        docker(docker_cli, "volume", "rm", "-f", vol)

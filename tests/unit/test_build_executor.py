@@ -26,6 +26,8 @@ from dockyard.oci.image import Descriptor, canonical_json
 class FakeWorker:
     """Runs nothing: a RUN's "layer" is the digest of its command; ``gates`` make RUNs wait on each other."""
 
+    rootfs_ids = None
+
     def __init__(self, gates: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.runs: list[list[str]] = []
         self.events: dict[str, asyncio.Event] = {}

@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dockyard import errors
-from dockyard.cli.runconfig import (
-    RunOptions,
-    create_body,
-    parse_env,
-    parse_env_file,
-    parse_labels,
-    parse_port,
-    parse_volume,
-    split_repo_tag,
-)
+from dockyard.cli.arguments import split_repo_tag
+from dockyard.cli.flagvalues import parse_env, parse_env_file, parse_labels, parse_port_specs, parse_volume
+from dockyard.cli.runconfig import RunOptions, create_body
 
 
 def test_foreground_run_attaches_everything() -> None:
@@ -72,10 +65,10 @@ def test_env_resolution() -> None:
 
 def test_labels_ports_volumes_refs() -> None:
     assert parse_labels(["a=b=c", "flag"]) == {"a": "b=c", "flag": ""}
-    assert parse_port("[::1]:80:8080/tcp") == ("8080/tcp", {"HostIp": "::1", "HostPort": "80"})
+    assert parse_port_specs("[::1]:80:8080/tcp") == [("8080/tcp", {"HostIp": "::1", "HostPort": "80"})]
     for bad in ("80/icmp", "x:80", "99999"):
         with pytest.raises(errors.InvalidArgument):
-            parse_port(bad)
+            parse_port_specs(bad)
     assert parse_volume("/data") == "/data"
     for bad in ("rel:rel", "a:b:c:d", ":/x"):
         with pytest.raises(errors.InvalidArgument):

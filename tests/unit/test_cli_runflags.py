@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from dockyard import errors
 from dockyard.cli.container_options import body_from
-from dockyard.cli.containers import create as create_cmd
 from dockyard.cli.flagvalues import (
     parse_device,
     parse_duration_ns,
@@ -21,6 +20,7 @@ from dockyard.cli.flagvalues import (
     parse_size,
     parse_ulimit,
 )
+from dockyard.cli.run_command import create as create_cmd
 from dockyard.cli.runconfig import RunOptions
 from dockyard.cli.runflags import HostFlags, apply_host_flags
 

@@ -65,10 +65,12 @@ def test_unchanged_copied_up_directory_is_not_reported(layers: tuple[Path, Path]
 def test_mountpoint_stubs_are_not_changes(layers: tuple[Path, Path]) -> None:
     lower, upper = layers
     _tree(upper, {"etc/hosts": "", "etc/resolv.conf": "", "etc/hostname": "", "proc/": ""})
-    assert runtime_stubs(str(upper), [str(lower)]) == {"etc/hosts", "etc/resolv.conf", "etc/hostname", "proc"}
+    # etc/ itself holds only stubs and is the image's: it is left out of a layer too
+    assert runtime_stubs(str(upper), [str(lower)]) == {"etc/hosts", "etc/resolv.conf", "etc/hostname", "proc", "etc"}
     assert _kinds(upper, lower) == []
     (upper / "etc" / "hostname").write_text("written by the user")
     assert _kinds(upper, lower) == [("/etc", MODIFIED), ("/etc/hostname", ADDED)]
+    assert "etc" not in runtime_stubs(str(upper), [str(lower)])
 
 
 @pytest.mark.root

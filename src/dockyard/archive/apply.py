@@ -27,6 +27,7 @@ from dockyard.archive.compression import decompressed
 from dockyard.archive.hashing import HashingReader
 from dockyard.archive.paths import clean_name
 from dockyard.archive.whiteouts import OPAQUE_XATTR, WH_META_PREFIX, WH_OPAQUE, WH_PREFIX
+from dockyard.idmaps import IdMaps
 from dockyard.oci.digest import Digest
 
 __all__ = ["ApplyResult", "WhiteoutStyle", "apply_layer"]
@@ -41,10 +42,15 @@ class ApplyResult:
     size: int  # bytes of the uncompressed tar
 
 
-def apply_layer(stream: BinaryIO, root: str, *, whiteouts: WhiteoutStyle = "overlay") -> ApplyResult:
-    """Unpack ``stream`` into ``root`` (which must exist); returns the layer's diffID."""
+def apply_layer(
+    stream: BinaryIO, root: str, *, whiteouts: WhiteoutStyle = "overlay", ids: IdMaps | None = None
+) -> ApplyResult:
+    """Unpack ``stream`` into ``root`` (which must exist); returns the layer's diffID.
+
+    ``ids`` shifts owners into a remapped user namespace's range (``userns-remap``).
+    """
     reader = HashingReader(decompressed(stream))
-    applier = _Applier(os.path.abspath(root), whiteouts)
+    applier = _Applier(os.path.abspath(root), whiteouts, ids)
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
             for member in tar:
@@ -67,9 +73,10 @@ _CORRUPT: tuple[type[BaseException], ...] = (
 
 
 class _Applier:
-    def __init__(self, root: str, whiteouts: WhiteoutStyle) -> None:
+    def __init__(self, root: str, whiteouts: WhiteoutStyle, ids: IdMaps | None = None) -> None:
         self.root = root
         self.whiteouts = whiteouts
+        self.ids = ids
         self.is_root = os.geteuid() == 0
         self.dirs: list[tuple[str, tarfile.TarInfo]] = []  # metadata set last: children change mtimes
         self.written: set[str] = set()
@@ -93,6 +100,7 @@ class _Applier:
                 st = os.lstat(path)
             except FileNotFoundError:
                 os.mkdir(path, 0o755)
+                self._chown(path, 0, 0)
                 continue
             if stat.S_ISLNK(st.st_mode):
                 raise errors.UnsafePath(f"archive entry {rel!r} would be written through the symlink {cur!r}")
@@ -174,6 +182,7 @@ class _Applier:
             parent = self._host(parent_rel)
             if not os.path.isdir(parent):
                 os.mkdir(parent, 0o755)
+                self._chown(parent, 0, 0)
             if self.whiteouts == "overlay":
                 os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
             else:
@@ -190,12 +199,18 @@ class _Applier:
         self._remove(target)
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-            if self.is_root:
-                os.lchown(target, m.uid, m.gid)
+            self._chown(target, m.uid, m.gid)
+
+    def _chown(self, path: str, uid: int, gid: int) -> None:
+        """Own ``path`` as the archive's ``uid:gid`` (shifted by ``ids``); unprivileged callers keep their own."""
+        if not self.is_root:
+            return
+        if self.ids is not None:
+            uid, gid = self.ids.host_uid(uid), self.ids.host_gid(gid)
+        os.lchown(path, uid, gid)
 
     def _metadata(self, path: str, m: tarfile.TarInfo) -> None:
-        if self.is_root:
-            os.lchown(path, m.uid, m.gid)
+        self._chown(path, m.uid, m.gid)
         if not m.issym():
             os.chmod(path, m.mode & 0o7777)  # after chown, which clears set-id bits
         for key, value in m.pax_headers.items():

@@ -18,23 +18,32 @@ from typing import BinaryIO
 from dockyard.archive.apply import ApplyResult
 from dockyard.archive.hashing import HashingWriter
 from dockyard.archive.whiteouts import OPAQUE_XATTR, WH_OPAQUE, is_overlay_whiteout, whiteout_name
+from dockyard.idmaps import IdMaps
 
 __all__ = ["write_layer"]
 
 _SKIP_XATTR_PREFIX = "trusted.overlay."
 
 
-def write_layer(src: str, out: BinaryIO | None, *, mtime: int | None = None, skip: Collection[str] = ()) -> ApplyResult:
+def write_layer(
+    src: str,
+    out: BinaryIO | None,
+    *,
+    mtime: int | None = None,
+    skip: Collection[str] = (),
+    ids: IdMaps | None = None,
+) -> ApplyResult:
     """Write ``src`` as an uncompressed layer tar to ``out``; returns its diffID and size.
 
     ``mtime`` forces every entry's modification time (for reproducible images);
-    ``skip`` names relative paths left out with everything below them (mountpoint stubs).
+    ``skip`` names relative paths left out with everything below them (mountpoint stubs);
+    ``ids`` maps owners back from a remapped user namespace's range (``userns-remap``).
     """
     sink = HashingWriter(out)
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         links: dict[tuple[int, int], str] = {}
         for rel in _walk(src, frozenset(skip)):
-            _add(tar, src, rel, links, mtime)
+            _add(tar, src, rel, links, mtime, ids)
     return ApplyResult(sink.digest, sink.hasher.size)
 
 
@@ -82,17 +91,26 @@ def _is_opaque(path: str) -> bool:
         return False
 
 
-def _add(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, int], str], mtime: int | None) -> None:
+def _add(
+    tar: tarfile.TarFile,
+    root: str,
+    rel: str,
+    links: dict[tuple[int, int], str],
+    mtime: int | None,
+    ids: IdMaps | None,
+) -> None:
     path = os.path.join(root, rel)
     st = os.lstat(path)
     ti = tarfile.TarInfo(rel)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.uid, ti.gid = (
+        (st.st_uid, st.st_gid) if ids is None else (ids.container_uid(st.st_uid), ids.container_gid(st.st_gid))
+    )
     ti.uname = ti.gname = ""
     ti.mode = stat.S_IMODE(st.st_mode)
     ti.mtime = int(st.st_mtime) if mtime is None else mtime
     if is_overlay_whiteout(st):
         wh = tarfile.TarInfo(whiteout_name(rel))
-        wh.uid, wh.gid, wh.mode, wh.mtime = st.st_uid, st.st_gid, 0o644, ti.mtime
+        wh.uid, wh.gid, wh.mode, wh.mtime = ti.uid, ti.gid, 0o644, ti.mtime
         wh.uname = wh.gname = ""
         tar.addfile(wh)
         return
@@ -128,6 +146,6 @@ def _add(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, int],
             fileobj.close()
     if ti.type == tarfile.DIRTYPE and _is_opaque(path):
         opq = tarfile.TarInfo(f"{rel}/{WH_OPAQUE}")
-        opq.uid, opq.gid, opq.mode, opq.mtime = st.st_uid, st.st_gid, 0o644, ti.mtime
+        opq.uid, opq.gid, opq.mode, opq.mtime = ti.uid, ti.gid, 0o644, ti.mtime
         opq.uname = opq.gname = ""
         tar.addfile(opq, io.BytesIO(b""))

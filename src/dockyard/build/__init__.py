@@ -1,9 +1,8 @@
-"""The builder: Dockerfile language, ``.dockerignore``, stages, the build cache and the step executor."""
+"""The builder: Dockerfile language, stages, the build cache and the step executor."""
 
 from dockyard.build.api import BuildOptions, ImageState, RunResult, Worker
 from dockyard.build.cache import BuildCache, CacheEntry, cache_key
 from dockyard.build.executor import BuildFailed, Executor, scratch_state
-from dockyard.build.ignore import IgnoreMatcher
 from dockyard.build.stages import Stage, StagePlan, plan_stages
 
 __all__ = [
@@ -12,7 +11,6 @@ __all__ = [
     "BuildOptions",
     "CacheEntry",
     "Executor",
-    "IgnoreMatcher",
     "ImageState",
     "RunResult",
     "Stage",

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dockyard.idmaps import IdMaps
 from dockyard.oci.image import Descriptor
 
 __all__ = ["BuildOptions", "ImageState", "Output", "RunResult", "Worker"]
@@ -57,7 +58,10 @@ class Worker(Protocol):
     ``base`` resolves (or pulls) an image; ``run`` runs argv in a container made from a state
     and returns its changes as a stored layer; ``rootfs`` mounts a state read-only;
     ``store_layer`` turns a directory into a stored layer; ``register`` makes the final image.
+    Files seen through ``rootfs`` have their owners shifted by ``rootfs_ids`` (userns-remap).
     """
+
+    rootfs_ids: IdMaps | None
 
     async def base(self, ref: str, pull: bool, platform: str) -> ImageState: ...
 

@@ -7,7 +7,7 @@ import shutil
 import tarfile
 
 from dockyard import errors
-from dockyard.build.ignore import IgnoreMatcher
+from dockyard.dockerignore import IgnoreMatcher
 
 __all__ = ["apply_dockerignore", "apply_ignore", "extract_context", "read_dockerfile"]
 

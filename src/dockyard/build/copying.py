@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dockyard import errors
+from dockyard.idmaps import IdMaps
 
 __all__ = ["CopyPlan", "hash_sources", "resolve_in_root", "resolve_sources", "stage_copy"]
 
@@ -35,6 +36,8 @@ class CopyPlan:
     keep_owner: bool = False  # --from: keep the source's uid/gid when no --chown is given
     extract_archives: bool = False  # ADD of a local tar
     inline: Mapping[str, str] = field(default_factory=dict)  # heredoc name -> content
+    # Image views (the destination's parent, a --from stage) store owners shifted (userns-remap).
+    view_ids: IdMaps | None = None
 
 
 def resolve_in_root(root: str, path: str) -> str:
@@ -122,7 +125,7 @@ def hash_sources(plan: CopyPlan) -> str:
         for rel in _walk(plan.src_root, src):
             full = os.path.join(plan.src_root, rel) if rel else plan.src_root
             st = os.lstat(full)
-            owner = f"{st.st_uid}:{st.st_gid}" if plan.keep_owner else ""
+            owner = "{}:{}".format(*_image_owner(st, plan.view_ids)) if plan.keep_owner else ""
             h.update(f"{rel}\0{stat.S_IMODE(st.st_mode) | stat.S_IFMT(st.st_mode)}\0{owner}\0".encode())
             if stat.S_ISREG(st.st_mode):
                 with open(full, "rb") as f:
@@ -132,6 +135,11 @@ def hash_sources(plan: CopyPlan) -> str:
                 h.update(os.readlink(full).encode())
             h.update(b"\0")
     return h.hexdigest()
+
+
+def _image_owner(st: os.stat_result, ids: IdMaps | None) -> tuple[int, int]:
+    """The owner of a file of an image view as the image has it."""
+    return (st.st_uid, st.st_gid) if ids is None else (ids.container_uid(st.st_uid), ids.container_gid(st.st_gid))
 
 
 class _Stager:
@@ -145,7 +153,7 @@ class _Stager:
         if self.plan.chown is not None:
             return self.plan.chown
         if self.plan.keep_owner and st is not None:
-            return st.st_uid, st.st_gid
+            return _image_owner(st, self.plan.view_ids)
         return 0, 0
 
     def ensure_dir(self, path: str) -> str:
@@ -166,7 +174,7 @@ class _Stager:
                     lower_st = None
             os.mkdir(target)
             if lower_st is not None and stat.S_ISDIR(lower_st.st_mode):
-                os.chown(target, lower_st.st_uid, lower_st.st_gid)
+                os.chown(target, *_image_owner(lower_st, self.plan.view_ids))
                 os.chmod(target, stat.S_IMODE(lower_st.st_mode))
                 self.dir_times.append((target, lower_st.st_atime, lower_st.st_mtime))
             else:

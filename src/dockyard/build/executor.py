@@ -549,6 +549,7 @@ class Executor:
                 plan = CopyPlan(
                     tuple(rels), dest, root, dest_is_dir or len(rels) > 1, chown, chmod,
                     keep_owner=from_stage, extract_archives=extract, inline=dict(inline),
+                    view_ids=self.w.rootfs_ids,
                 )  # fmt: skip
                 await asyncio.to_thread(stage_copy, plan, staging, lower)
             desc, diff_id = await self.w.store_layer(staging)

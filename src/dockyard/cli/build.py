@@ -16,9 +16,8 @@ from dockyard import errors
 from dockyard.cli.build_context import context_from_dir, dockerfile_only_context, is_archive
 from dockyard.cli.build_progress import BuildState
 from dockyard.cli.context import client_from
-from dockyard.cli.flagvalues import parse_extra_host, parse_size
+from dockyard.cli.flagvalues import parse_extra_host, parse_labels, parse_size
 from dockyard.cli.messages import raise_for_error
-from dockyard.cli.runconfig import parse_labels
 
 __all__ = ["build_params", "commands"]
 

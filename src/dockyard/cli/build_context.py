@@ -1,9 +1,6 @@
 """The build context the CLI sends: a directory tarred honouring .dockerignore, or stdin.
 
-``.dockerignore`` follows Docker's pattern rules: one pattern a line, ``#``
-comments, ``!`` exceptions (the last matching pattern wins), ``*``/``?``/``[...]``
-within one path component, ``**`` across any number of them, leading ``/`` and
-``./`` ignored, and a pattern that matches a directory excludes what is in it.
+The ``.dockerignore`` rules are ``dockyard.dockerignore``'s, the same the daemon applies.
 """
 
 from __future__ import annotations
@@ -11,119 +8,21 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import re
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import IO
 
 from dockyard import errors
+from dockyard.dockerignore import IgnoreMatcher
 
-__all__ = [
-    "IgnoreRules",
-    "Pattern",
-    "context_from_dir",
-    "dockerfile_only_context",
-    "is_archive",
-    "parse_dockerignore",
-]
+__all__ = ["context_from_dir", "dockerfile_only_context", "is_archive"]
 
 _SPOOL = 64 << 20
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
-@dataclass(frozen=True)
-class Pattern:
-    text: str
-    exclusion: bool  # a ``!`` line: put back what earlier patterns removed
-    regex: re.Pattern[str]
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out = ["^"]
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            if pattern.startswith("**", i):
-                i += 2
-                if pattern.startswith("/", i):
-                    i += 1
-                    out.append("(?:.*/)?")  # `**/` : zero or more whole directories
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                raise errors.InvalidArgument(f"syntax error in .dockerignore pattern: {pattern}")
-            body = pattern[i + 1 : end]
-            if body.startswith("^"):
-                body = "!" + body[1:]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
-            i = end
-        elif c == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    out.append("$")
-    return re.compile("".join(out))
-
-
-def parse_dockerignore(text: str) -> list[Pattern]:
-    patterns: list[Pattern] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        exclusion = line.startswith("!")
-        if exclusion:
-            line = line[1:].strip()
-        line = posixpath.normpath(line).lstrip("/")
-        if line in ("", "."):
-            continue
-        patterns.append(Pattern(line, exclusion, _glob_regex(line)))
-    return patterns
-
-
-@dataclass(frozen=True)
-class IgnoreRules:
-    patterns: Sequence[Pattern]
-
-    @property
-    def has_exceptions(self) -> bool:
-        return any(p.exclusion for p in self.patterns)
-
-    def excluded(self, path: str) -> bool:
-        """Whether ``path`` (relative, ``/``-separated) stays out of the context."""
-        parents = _parents(path)
-        verdict = False
-        for p in self.patterns:
-            if p.regex.match(path) or any(p.regex.match(parent) for parent in parents):
-                verdict = not p.exclusion
-        return verdict
-
-    def may_include_below(self, directory: str) -> bool:
-        """Whether an exception could put back something inside an excluded ``directory``."""
-        prefix = directory + "/"
-        for p in self.patterns:
-            if p.exclusion and (p.text.startswith(prefix) or "*" in p.text or p.text.startswith("[")):
-                return True
-        return False
-
-
-def _parents(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
-
-
-def _walk(root: str, rules: IgnoreRules) -> Iterator[str]:
+def _walk(root: str, rules: IgnoreMatcher) -> Iterator[str]:
     """Relative paths to send, parents before children, in a stable order."""
     stack = [""]
     while stack:
@@ -138,7 +37,7 @@ def _walk(root: str, rules: IgnoreRules) -> Iterator[str]:
             path = os.path.join(root, child)
             is_dir = os.path.isdir(path) and not os.path.islink(path)
             if rules.excluded(child):
-                if is_dir and rules.may_include_below(child):
+                if is_dir and rules.may_reinclude_below(child):
                     stack.append(child)
                 continue
             yield child
@@ -161,7 +60,7 @@ def context_from_dir(
         ignore_text = open(os.path.join(root, ".dockerignore")).read()  # noqa: SIM115 - read at once
     except FileNotFoundError:
         ignore_text = ""
-    rules = IgnoreRules(parse_dockerignore(ignore_text))
+    rules = IgnoreMatcher.from_text(ignore_text)
     keep = {posixpath.normpath(dockerfile_name), ".dockerignore"}
     buf = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - returned to the caller
     count = 0

@@ -3,7 +3,6 @@ export, commit and ``container prune``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,17 +10,16 @@ from typing import Any
 import click
 
 from dockyard import errors
-from dockyard.cli.containers import each, parse_filters
+from dockyard.cli.archive_output import refuse_terminal, write_archive
+from dockyard.cli.arguments import each, parse_filters, split_repo_tag
 from dockyard.cli.context import client_from
 from dockyard.cli.flagvalues import parse_cpus, parse_restart, parse_size
 from dockyard.cli.prompts import confirm, prune_report
-from dockyard.cli.runconfig import split_repo_tag
 from dockyard.cli.templates import tabulate
 
 __all__ = ["commands", "format_changes", "format_port_lines", "update_body"]
 
 _CHANGE_KINDS = {0: "C", 1: "A", 2: "D"}
-_CHUNK = 1 << 20
 
 
 @click.command()
@@ -192,26 +190,8 @@ def diff(ctx: click.Context, container_: str) -> int:
 @click.pass_context
 def export(ctx: click.Context, output: str | None, container_: str) -> int:
     """Export a container's filesystem as a tar archive."""
-    if output is None and sys.stdout.isatty():
-        raise errors.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = client_from(ctx).export(container_)
-    try:
-        if output is None:
-            while chunk := resp.read1(_CHUNK):
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-            return 0
-        tmp = f"{output}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                while chunk := resp.read1(_CHUNK):
-                    f.write(chunk)
-            os.replace(tmp, output)  # no half-written archive under the real name
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    finally:
-        resp.close()
+    refuse_terminal(output)
+    write_archive(client_from(ctx).export(container_), output)
     return 0
 
 

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import click
 
 from dockyard import errors
-from dockyard.cli.runconfig import RunOptions, create_body, parse_env, parse_env_file, parse_labels
+from dockyard.cli.flagvalues import parse_env, parse_env_file, parse_labels
+from dockyard.cli.runconfig import RunOptions, create_body
 from dockyard.cli.runflags import HOST_OPTIONS, host_flags_from, resolve_security_opts
 
 __all__ = ["body_from", "create_options", "options_from"]

@@ -1,91 +1,29 @@
-"""Container commands: run, create, start, stop, kill, rm, ps, logs, wait, inspect."""
+"""Container commands: start, stop, kill, rm, ps, logs, wait, inspect and the ``container`` group.
+
+``run`` and ``create`` (and their many flags) are in ``run_command``, loaded only when used.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
 from dockyard import errors
-from dockyard.cli.container_options import body_from, create_options, options_from
+from dockyard.cli.arguments import each, parse_filters
 from dockyard.cli.context import client_from
 from dockyard.cli.humanize import api_timestamp
 from dockyard.cli.lazy import LazyGroup
 from dockyard.cli.listing import CONTAINER_HEADERS, container_row, render_rows
-from dockyard.cli.run import DAEMON_ERROR, attach_and_wait, create_container, run_container
 from dockyard.cli.templates import parse_template
-from dockyard.client import APIError, Client, DaemonUnreachable
+from dockyard.client import Client, DaemonUnreachable
 
-__all__ = ["commands", "each", "parse_filters"]
+__all__ = ["commands", "container", "inspect", "kill", "logs", "ps", "rm", "start", "stop", "wait"]
 
 _PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 _PS_SIZE = _PS_DEFAULT.replace("\t{{.Names}}", "\t{{.Names}}\t{{.Size}}")
-
-
-def each(refs: Iterable[str], action: Callable[[str], Any], *, echo: bool = True) -> int:
-    """Apply ``action`` to every ref, reporting failures as docker does; 1 if any failed."""
-    rc = 0
-    for ref in refs:
-        try:
-            action(ref)
-        except DaemonUnreachable:
-            raise
-        except APIError as exc:
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            rc = 1
-        else:
-            if echo:
-                print(ref, flush=True)
-    return rc
-
-
-def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
-    """``-f key=value`` flags grouped by key."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise errors.InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        out.setdefault(key.strip().lower(), []).append(value)
-    return out
-
-
-@click.command(context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
-@create_options
-@click.pass_context
-def run(ctx: click.Context, /, detach: bool, **kw: Any) -> int:
-    """Create and run a new container from an image."""
-    opts = options_from(kw, detach=detach)
-    if opts.tty and opts.interactive and not detach and not sys.stdin.isatty():
-        print("the input device is not a TTY", file=sys.stderr)
-        return 1
-    try:
-        body = body_from(opts, tuple(kw["env_file"]))
-    except errors.InvalidArgument as exc:
-        print(f"dockyard: {exc.message}\n\nRun 'dockyard run --help' for more information", file=sys.stderr)
-        return DAEMON_ERROR
-    return run_container(client_from(ctx), opts, body, kw["name"])
-
-
-@click.command(context_settings={"allow_interspersed_args": False})
-@create_options
-@click.pass_context
-def create(ctx: click.Context, /, **kw: Any) -> int:
-    """Create a new container."""
-    opts = options_from(kw, detach=True)
-    body = body_from(opts, tuple(kw["env_file"]))
-    body.update(AttachStdout=False, AttachStderr=False)
-    created = create_container(
-        client_from(ctx), body, kw["name"], opts.image, sys.stderr, pull=opts.host.pull, platform=opts.host.platform
-    )
-    for warning in created.get("Warnings") or []:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    print(created["Id"])
-    return 0
 
 
 @click.command()
@@ -100,6 +38,8 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers: tuple
         return each(containers, client.start)
     if len(containers) > 1:
         raise errors.InvalidArgument("you cannot start and attach multiple containers at once")
+    from dockyard.cli.run import attach_and_wait  # the attach machinery only when attaching
+
     info = client.inspect_container(containers[0])
     tty = bool((info.get("Config") or {}).get("Tty"))
     return attach_and_wait(
@@ -290,6 +230,8 @@ def inspect(ctx: click.Context, fmt: str | None, size: bool, kind: str | None, n
 
 _OPS = "dockyard.cli.container_ops:"
 _CONTAINER_LAZY = {
+    "run": "dockyard.cli.run_command:run",
+    "create": "dockyard.cli.run_command:create",
     **{n: _OPS + n for n in ("pause", "unpause", "restart", "rename", "update", "top", "port", "diff", "export")},
     "commit": _OPS + "commit",
     "prune": _OPS + "prune",
@@ -304,11 +246,11 @@ def container() -> None:
     """Manage containers."""
 
 
-for _cmd in (run, create, start, stop, kill, rm, logs, wait, inspect):
+for _cmd in (start, stop, kill, rm, logs, wait, inspect):
     container.add_command(_cmd)
 for _alias in ("ls", "ps", "list"):
     container.add_command(ps, _alias)
 
 
 def commands() -> list[click.Command]:
-    return [run, create, start, stop, kill, rm, ps, logs, wait, inspect, container]
+    return [start, stop, kill, rm, ps, logs, wait, inspect, container]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import http.client
 import os
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from dockyard.client import Client, DaemonUnreachable, Host
 from dockyard.client.transport import DEFAULT_HOST
+
+if TYPE_CHECKING:
+    import http.client
 
 __all__ = ["UNREACHABLE_HINT", "AutostartClient", "CLIContext", "client_from", "resolve_host"]
 
@@ -45,6 +46,10 @@ class AutostartClient(Client):
             return super()._connect()
 
     def _start_daemon(self) -> None:
+        # imported here: every command loads this module, few ever start a daemon
+        import shutil
+        import subprocess
+
         exe = shutil.which("dockyardd") or "dockyardd"
         print(
             f"dockyard: no daemon at {self.host}; starting `{exe} --host {self.host}` in the background",

@@ -20,6 +20,7 @@ from typing import IO, Any
 import click
 
 from dockyard import errors
+from dockyard.cli.archive_output import write_archive
 from dockyard.cli.context import client_from
 from dockyard.cli.humanize import human_size
 from dockyard.client import Client
@@ -114,12 +115,7 @@ def copy_from_container(client: Client, container: str, src: str, dst: str, foll
     resp, stat = client.get_archive(container, src)
     try:
         if dst == "-":
-            size = 0
-            while chunk := resp.read1(1 << 20):
-                sys.stdout.buffer.write(chunk)
-                size += len(chunk)
-            sys.stdout.buffer.flush()
-            return human_size(size)
+            return human_size(write_archive(resp, None))
         plan = plan_copy(src, _go_kind(stat) == "dir", dst, _local_kind(dst))
         return human_size(extract(resp, plan))  # type: ignore[arg-type]
     finally:

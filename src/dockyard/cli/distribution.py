@@ -8,10 +8,10 @@ import sys
 import click
 
 from dockyard import errors
+from dockyard.cli.arguments import split_repo_tag
 from dockyard.cli.context import client_from
 from dockyard.cli.credentials import docker_config
 from dockyard.cli.messages import show_messages
-from dockyard.cli.runconfig import split_repo_tag
 from dockyard.client import Client
 from dockyard.client.auth import AuthConfig, DockerConfig, normalize_server, registry_of
 
@@ -30,6 +30,17 @@ def _auth_for(name: str) -> AuthConfig | None:
     return docker_config().get(registry_of(name))
 
 
+def _default_tag(tag: str | None, all_tags: bool, quiet: bool) -> str | None:
+    """``latest`` when the reference names no tag (and says so, as docker), ``None`` for ``--all-tags``."""
+    if all_tags and tag:
+        raise errors.InvalidArgument("tag can't be used with --all-tags/-a")
+    if not tag and not all_tags:
+        if not quiet:
+            click.echo("Using default tag: latest")
+        return "latest"
+    return tag
+
+
 @click.command()
 @click.option("-a", "--all-tags", is_flag=True, help="Download all tagged images in the repository.")
 @click.option("--platform", help="Set platform if server is multi-platform capable.")
@@ -39,12 +50,7 @@ def _auth_for(name: str) -> AuthConfig | None:
 def pull(ctx: click.Context, all_tags: bool, platform: str | None, quiet: bool, name: str) -> int:
     """Download an image from a registry."""
     repo, tag = (name.split("@", 1)[0], name.split("@", 1)[1]) if "@" in name else split_repo_tag(name)
-    if all_tags and tag:
-        raise errors.InvalidArgument("tag can't be used with --all-tags/-a")
-    if not tag and not all_tags:
-        tag = "latest"
-        if not quiet:
-            click.echo("Using default tag: latest")
+    tag = _default_tag(tag, all_tags, quiet)
     messages = client_from(ctx).pull(repo, None if all_tags else tag, platform=platform, auth=_auth_for(repo))
     show_messages(messages, sys.stdout, quiet=quiet)
     click.echo(full_reference(repo, tag) if not all_tags else full_reference(repo, None).rsplit(":", 1)[0])
@@ -59,12 +65,7 @@ def pull(ctx: click.Context, all_tags: bool, platform: str | None, quiet: bool, 
 def push(ctx: click.Context, all_tags: bool, quiet: bool, name: str) -> int:
     """Upload an image to a registry."""
     repo, tag = split_repo_tag(name)
-    if all_tags and tag:
-        raise errors.InvalidArgument("tag can't be used with --all-tags/-a")
-    if not tag and not all_tags:
-        tag = "latest"
-        if not quiet:
-            click.echo("Using default tag: latest")
+    tag = _default_tag(tag, all_tags, quiet)
     messages = client_from(ctx).push(repo, tag, auth=_auth_for(repo))
     show_messages(messages, sys.stdout, quiet=quiet)  # an error message in the stream raises
     if quiet:

@@ -12,7 +12,7 @@ import click
 from dockyard import errors
 from dockyard.cli.attach import pump
 from dockyard.cli.context import client_from
-from dockyard.cli.runconfig import parse_env
+from dockyard.cli.flagvalues import parse_env
 from dockyard.cli.terminal import on_resize, raw_mode, terminal_size
 from dockyard.client import Client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dockyard import errors
@@ -14,8 +14,11 @@ __all__ = [
     "parse_cpus",
     "parse_device",
     "parse_duration_ns",
+    "parse_env",
+    "parse_env_file",
     "parse_extra_host",
     "parse_key_values",
+    "parse_labels",
     "parse_link",
     "parse_mount",
     "parse_port_specs",
@@ -23,6 +26,7 @@ __all__ = [
     "parse_size",
     "parse_tmpfs",
     "parse_ulimit",
+    "parse_volume",
 ]
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$", re.I)
@@ -258,3 +262,51 @@ def parse_port_specs(spec: str) -> list[tuple[str, dict[str, str]]]:
         # one container port, a host range: the daemon picks a free one in it
         return [(f"{ports[0]}/{proto}", {"HostIp": ip, "HostPort": host})]
     raise errors.InvalidArgument(f"invalid ranges specified for container and host Ports: {port} and {host}")
+
+
+def parse_env(items: Iterable[str], environ: Mapping[str, str]) -> list[str]:
+    """``KEY=VAL`` kept; a bare ``KEY`` takes the local value, or is dropped if unset."""
+    out: list[str] = []
+    for item in items:
+        if not item or item.startswith("="):
+            raise errors.InvalidArgument(f"invalid environment variable: {item}")
+        if "=" in item:
+            out.append(item)
+        elif item in environ:
+            out.append(f"{item}={environ[item]}")
+    return out
+
+
+def parse_env_file(text: str, environ: Mapping[str, str]) -> list[str]:
+    """An env file: one variable a line, ``#`` comments and blank lines skipped."""
+    items: list[str] = []
+    for line in text.splitlines():
+        s = line.lstrip()
+        if not s or s.startswith("#"):
+            continue
+        name, sep, value = s.partition("=")
+        if " " in name.strip() or not name.strip():
+            raise errors.InvalidArgument(f"variable '{name}' contains whitespaces")
+        items.append(f"{name.strip()}={value}" if sep else name.strip())
+    return parse_env(items, environ)
+
+
+def parse_labels(items: Iterable[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise errors.InvalidArgument(f"invalid label: {item!r}")
+        labels[key] = value
+    return labels
+
+
+def parse_volume(spec: str) -> str:
+    """``-v SRC:DST[:OPTS]`` or ``-v DST`` checked and passed as a bind string."""
+    parts = spec.split(":")
+    if not spec or len(parts) > 3 or any(not p for p in parts):
+        raise errors.InvalidArgument(f"invalid volume specification: '{spec}'")
+    dst = parts[1] if len(parts) > 1 else parts[0]
+    if not dst.startswith("/"):
+        raise errors.InvalidArgument(f"invalid volume specification: '{spec}': destination must be absolute")
+    return spec

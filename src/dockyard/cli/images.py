@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from typing import IO
 
 import click
 
 from dockyard import errors
-from dockyard.cli.containers import each, parse_filters
+from dockyard.cli.archive_output import refuse_terminal, write_archive
+from dockyard.cli.arguments import each, parse_filters, split_repo_tag
 from dockyard.cli.context import client_from
 from dockyard.cli.lazy import LazyGroup
 from dockyard.cli.listing import IMAGE_HEADERS, image_rows, render_rows
 from dockyard.cli.messages import show_messages
-from dockyard.cli.runconfig import split_repo_tag
 
 __all__ = ["commands"]
 
 _IMAGES_DEFAULT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 _IMAGES_DIGESTS = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-_CHUNK = 1 << 20
 
 
 @click.command()
@@ -111,30 +108,9 @@ def load(ctx: click.Context, input_: str | None, quiet: bool) -> int:
 @click.pass_context
 def save(ctx: click.Context, output: str | None, images: tuple[str, ...]) -> int:
     """Save one or more images to a tar archive (streamed to STDOUT by default)."""
-    if output is None and sys.stdout.isatty():
-        raise errors.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = client_from(ctx).save(list(images))
-    try:
-        if output is None:
-            _copy(resp.read1, sys.stdout.buffer)
-        else:
-            tmp = f"{output}.tmp-{os.getpid()}"
-            try:
-                with open(tmp, "wb") as f:
-                    _copy(resp.read1, f)
-                os.replace(tmp, output)  # no half-written archive under the real name
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-    finally:
-        resp.close()
+    refuse_terminal(output)
+    write_archive(client_from(ctx).save(list(images)), output)
     return 0
-
-
-def _copy(read: Callable[[int], bytes], out: IO[bytes]) -> None:
-    while chunk := read(_CHUNK):
-        out.write(chunk)
-    out.flush()
 
 
 @click.command("import")

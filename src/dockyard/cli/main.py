@@ -17,7 +17,8 @@ __all__ = ["COMMANDS", "cli", "main"]
 _C = "dockyard.cli."
 # Top-level command -> where it lives; imported on use only (keeps `dockyard run` quick to start).
 COMMANDS = {
-    **{n: f"{_C}containers:{n}" for n in ("run", "create", "start", "stop", "kill", "rm", "ps", "logs", "wait")},
+    **{n: f"{_C}run_command:{n}" for n in ("run", "create")},
+    **{n: f"{_C}containers:{n}" for n in ("start", "stop", "kill", "rm", "ps", "logs", "wait")},
     "inspect": f"{_C}containers:inspect",
     "container": f"{_C}containers:container",
     **{

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, TextIO
 
 from dockyard import errors
+from dockyard.cli.arguments import split_repo_tag
 from dockyard.cli.attach import pump
 from dockyard.cli.messages import show_messages
-from dockyard.cli.runconfig import RunOptions, split_repo_tag
+from dockyard.cli.runconfig import RunOptions
 from dockyard.cli.terminal import on_resize, raw_mode, terminal_size
 from dockyard.client import APIError, Client
 from dockyard.client.auth import AuthConfig

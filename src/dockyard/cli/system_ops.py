@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli.containers import parse_filters
+from dockyard.cli.arguments import parse_filters
 from dockyard.cli.context import client_from
 from dockyard.cli.humanize import api_timestamp, human_size, short_id, time_ago
 from dockyard.cli.prompts import confirm, prune_report

@@ -9,13 +9,12 @@ from typing import Any
 import click
 
 from dockyard import errors
-from dockyard.cli.containers import each, parse_filters
+from dockyard.cli.arguments import each, parse_filters
 from dockyard.cli.context import client_from
-from dockyard.cli.flagvalues import parse_key_values
+from dockyard.cli.flagvalues import parse_key_values, parse_labels
 from dockyard.cli.inspecting import print_inspected
 from dockyard.cli.listing import render_rows
 from dockyard.cli.prompts import confirm, prune_report
-from dockyard.cli.runconfig import parse_labels
 
 __all__ = ["commands", "volume_row"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +89,8 @@ class HelperRunner(Protocol):
 
 
 def run_helper(program: str, action: str, stdin: str) -> tuple[int, str]:
+    import subprocess  # here, not at the top: only a configured credential helper needs it
+
     try:
         proc = subprocess.run([program, action], input=stdin, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:

@@ -5,6 +5,7 @@ access inside a rootfs) and ``store`` (the container records' SQLite store).
 """
 
 from dockyard.containers.binds import parse_bind
+from dockyard.containers.cgroup_parent import cgroups_path, validate_cgroup_parent
 from dockyard.containers.create_request import (
     ContainerConfig,
     CreateRequest,
@@ -32,6 +33,7 @@ __all__ = [
     "SpecInput",
     "StartFailure",
     "apply_daemon_defaults",
+    "cgroups_path",
     "classify_start_error",
     "config_to_json",
     "generate_name",
@@ -46,5 +48,6 @@ __all__ = [
     "resolve_user",
     "resolve_user_in_rootfs",
     "standard_file_mounts",
+    "validate_cgroup_parent",
     "validate_name",
 ]

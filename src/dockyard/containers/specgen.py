@@ -49,7 +49,7 @@ INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
 DEFAULT_ULIMITS: tuple[Ulimit, ...] = ()
 
 _PTS = "/dev/pts"
-_UNPRIVILEGED_NET_SYSCTLS = (
+UNPRIVILEGED_NET_SYSCTLS = (
     ("net.ipv4.ip_unprivileged_port_start", "0"),
     ("net.ipv4.ping_group_range", "0 2147483647"),
 )
@@ -126,6 +126,8 @@ class SpecInput:
     # (container id, host id, size) ranges: a new user namespace (daemon userns-remap) when set.
     uid_mappings: tuple[tuple[int, int, int], ...] = ()
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
+    # The AppArmor profile the engine chose and loaded; "" (none) on hosts without AppArmor.
+    apparmor_profile: str = ""
 
     @property
     def _hostname(self) -> str:
@@ -201,8 +203,16 @@ def _mounts(inp: SpecInput) -> list[Mount]:
             continue
         if m.target == "/dev/shm" and hc.ipc_mode == "none":
             continue
+        if m.type == "sysfs" and _host_owned_netns(inp):
+            # sysfs may only be mounted by the owner of the network namespace: bind the host's, read-only.
+            m = Mount("bind", "/sys", ("rbind", "nosuid", "noexec", "nodev", "ro"), "/sys")
         base.append(m)
     return base + user
+
+
+def _host_owned_netns(inp: SpecInput) -> bool:
+    """A user namespace that joins a network namespace the daemon made (which the host's user namespace owns)."""
+    return bool(inp.uid_mappings) and inp._netns not in ("new", "host")
 
 
 def _rootfs_propagation(mounts: Sequence[Mount]) -> str:
@@ -289,6 +299,8 @@ def _process(inp: SpecInput) -> dict[str, Any]:
         process["rlimits"] = rlimits
     if parse_security_opts(hc.security_opt or ()).no_new_privileges:
         process["noNewPrivileges"] = True
+    if inp.apparmor_profile:
+        process["apparmorProfile"] = inp.apparmor_profile
     process["oomScoreAdj"] = hc.oom_score_adj
     return process
 
@@ -394,9 +406,11 @@ def _sysctl(inp: SpecInput) -> dict[str, str]:
     hc = inp.host_config
     out = dict(sorted((hc.sysctls or {}).items()))
     own_netns = hc.network_mode != "host" and not hc.network_mode.startswith("container:") and inp._netns != "host"
-    if own_netns:
+    # With a remapped root in a netns the daemon made, the daemon sets these itself (a runtime inside
+    # the user namespace may not): see engine/userns_remap.py.
+    if own_netns and not _host_owned_netns(inp):
         # Docker lets unprivileged processes bind low ports and ping inside a private netns.
-        for key, value in _UNPRIVILEGED_NET_SYSCTLS:
+        for key, value in UNPRIVILEGED_NET_SYSCTLS:
             out.setdefault(key, value)
     return out
 

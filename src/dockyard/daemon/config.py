@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["DEFAULT_HOST", "DaemonConfig", "load_config_file"]
+__all__ = ["CGROUP_DRIVERS", "DEFAULT_HOST", "DaemonConfig", "ExecOptions", "load_config_file", "parse_exec_opts"]
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 
@@ -27,7 +27,8 @@ class DaemonConfig:
     storage_driver: str = ""  # "overlay" | "copy" | "" (auto)
     log_driver: str = "json-file"
     log_opts: Mapping[str, str] = field(default_factory=dict)
-    cgroup_parent: str = "/dockyard"
+    cgroup_parent: str = ""  # "": the cgroup driver's default (see container_cgroup_parent)
+    exec_opts: tuple[str, ...] = ()  # dockerd's --exec-opt: "native.cgroupdriver=cgroupfs|systemd"
     live_restore: bool = True
     registry_mirrors: tuple[str, ...] = ()  # tried before the origin, for every registry
     insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR: plain HTTP allowed (loopback always is)
@@ -49,9 +50,42 @@ class DaemonConfig:
     def pidfile_path(self) -> str:
         return self.pidfile or f"{self.exec_root}/dockyardd.pid"
 
+    @property
+    def cgroup_driver(self) -> str:
+        return parse_exec_opts(self.exec_opts).cgroup_driver
+
+    @property
+    def container_cgroup_parent(self) -> str:
+        """Where containers' cgroups go: cgroup-parent, else /dockyard (cgroupfs) or system.slice (systemd)."""
+        return self.cgroup_parent or ("system.slice" if self.cgroup_driver == "systemd" else "/dockyard")
+
     def merged(self, overrides: Mapping[str, Any]) -> DaemonConfig:
         """A copy with dataclass-field overrides (already in Python names)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+CGROUP_DRIVERS = ("cgroupfs", "systemd")
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    cgroup_driver: str = "cgroupfs"
+
+
+def parse_exec_opts(opts: Sequence[str]) -> ExecOptions:
+    """dockerd's exec-opts (``key=value``, keys case-insensitive); unknown keys or values are refused."""
+    driver = "cgroupfs"
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
+            raise InvalidArgument(f"invalid exec-opt {opt!r}: expected key=value")
+        if key.lower() != "native.cgroupdriver":
+            raise InvalidArgument(f"unknown exec-opt {key!r}: the only one is native.cgroupdriver")
+        if value.lower() not in CGROUP_DRIVERS:
+            raise InvalidArgument(f"native.cgroupdriver option {value} not supported: use cgroupfs or systemd")
+        driver = value.lower()
+    return ExecOptions(cgroup_driver=driver)
 
 
 # daemon.json key -> DaemonConfig field
@@ -67,6 +101,7 @@ _KEYS = {
     "log-driver": "log_driver",
     "log-opts": "log_opts",
     "cgroup-parent": "cgroup_parent",
+    "exec-opts": "exec_opts",
     "live-restore": "live_restore",
     "bridge": "bridge",
     "bip": "bip",
@@ -105,7 +140,7 @@ def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None
                 raise InvalidArgument(f"config: {key} must be an object")
         elif name in ("live_restore", "ip_masq"):
             value = bool(value)
-        elif name in ("registry_mirrors", "insecure_registries"):
+        elif name in ("registry_mirrors", "insecure_registries", "exec_opts"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidArgument(f"config: {key} must be a list of strings")
             value = tuple(value)
@@ -122,6 +157,7 @@ def config_from_mapping(obj: Mapping[str, Any], base: DaemonConfig | None = None
         elif not isinstance(value, str):
             raise InvalidArgument(f"config: {key} must be a string")
         values[name] = value
+    parse_exec_opts(values.get("exec_opts", ()))
     if values.get("firewall_backend", "auto") not in ("auto", "nftables", "iptables"):
         raise InvalidArgument('config: firewall-backend must be "nftables", "iptables" or "auto"')
     if "log_level" in values and values["log_level"] not in _LEVELS:

@@ -14,6 +14,8 @@ import sys
 from typing import Any
 
 from dockyard import __version__, errors
+from dockyard.containers.cgroup_parent import validate_cgroup_parent
+from dockyard.daemon.cgroup_driver import check_cgroup_driver
 from dockyard.daemon.config import DEFAULT_HOST, DaemonConfig, load_config_file
 
 __all__ = ["build_config", "main", "parse_args"]
@@ -51,6 +53,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST", help="allow plain HTTP")
     p.add_argument("--max-concurrent-downloads", type=int, help="layer downloads per pull (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="layer uploads per push (default 5)")
+    # cgroups (dockerd's flags; daemon.json: exec-opts, cgroup-parent)
+    p.add_argument(
+        "--exec-opt", action="append", default=[], metavar="OPT", help="runtime option: native.cgroupdriver=systemd"
+    )
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers (a slice with the systemd driver)")
     p.add_argument("-v", "--version", action="version", version=f"dockyardd {__version__}")
     return p.parse_args(argv)
 
@@ -69,7 +76,7 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     storage = ns.storage_driver
     if storage == "overlay2":
         storage = "overlay"
-    return cfg.merged(
+    merged = cfg.merged(
         {
             "hosts": tuple(ns.hosts) if ns.hosts else None,
             "data_root": ns.data_root,
@@ -85,8 +92,12 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
             ),
             "max_concurrent_downloads": ns.max_concurrent_downloads,
             "max_concurrent_uploads": ns.max_concurrent_uploads,
+            "exec_opts": (*cfg.exec_opts, *ns.exec_opt) if ns.exec_opt else None,
+            "cgroup_parent": ns.cgroup_parent,
         }
     )
+    validate_cgroup_parent(merged.cgroup_driver, merged.cgroup_parent)  # also checks exec-opts
+    return merged
 
 
 class _Lock:
@@ -174,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         lock = _Lock(cfg.data_root)
+    except errors.DockyardError as e:
+        print(f"dockyardd: {e.message}", file=sys.stderr)
+        return 1
+    try:
+        check_cgroup_driver(cfg.cgroup_driver, os.environ)
     except errors.DockyardError as e:
         print(f"dockyardd: {e.message}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -17,7 +18,8 @@ from dockyard.daemon.config import DaemonConfig
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.engine import Engine
 from dockyard.engine.events import EventBus
-from dockyard.engine.userns_remap import isolation_mounter, remap_for
+from dockyard.engine.isolation import SharedShmMounter
+from dockyard.engine.userns_remap import check_searchable, remap_for, remapped_root
 from dockyard.mount.types import Mount
 
 __all__ = ["Daemon", "KernelMounter", "build_daemon", "choose_storage_driver"]
@@ -124,20 +126,24 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
 
     os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
     os.makedirs(os.path.join(cfg.exec_root, "containers"), mode=0o711, exist_ok=True)
+    # isolation: with userns-remap, all state lives in <data-root>/<uid>.<gid>, owners shifted (as in Docker)
+    remap = remap_for(cfg.userns_remap) if cfg.userns_remap else None
+    if remap is not None:
+        check_searchable(cfg.exec_root)  # bundles: the rootfs mount point, hosts files
+        cfg = dataclasses.replace(cfg, data_root=remapped_root(cfg.data_root, remap))
     driver = choose_storage_driver(cfg.storage_driver)
     snap_root = os.path.join(cfg.data_root, "snapshots", driver)
-    snapshots: Any = OverlaySnapshotter(snap_root) if driver == "overlay" else CopySnapshotter(snap_root)
+    snapshots: Any = OverlaySnapshotter(snap_root, remap) if driver == "overlay" else CopySnapshotter(snap_root, remap)
     events = EventBus()
     images = ImageService(root=cfg.data_root, snapshotter=snapshots, events=events)
     store = ContainerStore(os.path.join(cfg.data_root, "containers.db"))
-    remap = remap_for(cfg.userns_remap) if cfg.userns_remap else None  # isolation: userns-remap id ranges
     tasks = ShimTaskManager(keep_spare=True)
     runtimes = _runtime_paths(cfg)
     containers = ContainerService(
         store=store,
         images=images,
         snapshots=snapshots,
-        mounter=isolation_mounter(KernelMounter(), remap),  # isolation: shared /dev/shm, userns-remap
+        mounter=SharedShmMounter(KernelMounter()),  # isolation: a shareable container's /dev/shm
         tasks=tasks,
         events=events,
         data_root=cfg.data_root,
@@ -145,7 +151,8 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         default_runtime=cfg.default_runtime,
         runtimes=runtimes,
         log_opts=dict(cfg.log_opts),
-        cgroup_parent=cfg.cgroup_parent,
+        cgroup_parent=cfg.container_cgroup_parent,
+        cgroup_driver=cfg.cgroup_driver,  # exec-opts native.cgroupdriver (main.py checked systemd runs)
         log_driver=cfg.log_driver,
     )
     images.set_usage_check(lambda image_id: [(r.id, r.state.running) for r in containers.image_users(image_id)])
@@ -160,10 +167,11 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         storage_driver=driver,
         log_driver=cfg.log_driver,
         cgroup_version=cgroup_version(),
+        cgroup_driver=cfg.cgroup_driver,
     )
     # --- services of later issues attach to `engine` here, each in its own block ---
     # isolation: host capabilities/arch/kernel, seccomp default, devices, --init binary
-    from dockyard.engine.isolation import Isolation, load_daemon_seccomp, probe_host
+    from dockyard.engine.isolation import Isolation, load_daemon_seccomp, probe_host, security_options
 
     containers.isolation = Isolation(
         probe_host(cfg.init_path),
@@ -171,12 +179,22 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
         load_daemon_seccomp(cfg.seccomp_profile),
         (remap.uid_mappings, remap.gid_mappings) if remap is not None else None,
     )
+    containers.remap = remap
+    engine.security_options = security_options(
+        containers.isolation.host, cfg.seccomp_profile, remap is not None, cgroup_version()
+    )
+    engine.init_path = containers.isolation.host.init_path
     # volumes: the local driver, the volume use cases, and the container hooks
     from dockyard.engine.volumes import VolumeService
     from dockyard.volumes import KernelVolumeMounter, LocalDriver, VolumeStore
 
     volume_store = VolumeStore(os.path.join(cfg.data_root, "volumes.db"))
-    local_volumes = LocalDriver(os.path.join(cfg.data_root, "volumes"), volume_store, KernelVolumeMounter())
+    local_volumes = LocalDriver(
+        os.path.join(cfg.data_root, "volumes"),
+        volume_store,
+        KernelVolumeMounter(),
+        owner=remap.root if remap is not None else None,
+    )
     local_volumes.sweep()
     volume_service = VolumeService(
         store=volume_store, drivers={"local": local_volumes}, events=events, lookup_container=containers.get
@@ -227,15 +245,17 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     )
 
     # exec, top/stats, pause/unpause, rename, update
+    from dockyard.daemon.cgroup_driver import SystemdUnitLimits
     from dockyard.engine.container_ops import ContainerOps, KernelCgroupOpener, KernelHost, SubprocessPs
     from dockyard.engine.exec import ExecService
 
     ops = ContainerOps(
         containers,
-        cgroups=KernelCgroupOpener(cfg.cgroup_parent),
+        cgroups=KernelCgroupOpener(cfg.container_cgroup_parent),
         host=KernelHost(),
         ps=SubprocessPs(),
         on_rename=network_service.on_rename,
+        on_update=SystemdUnitLimits(cgroup_version() == "2") if cfg.cgroup_driver == "systemd" else None,
     )
     execs = ExecService(containers)
     execs.forget_previous()

@@ -27,7 +27,10 @@ from dockyard.build.dockerfile import parse_dockerfile
 from dockyard.build.executor import Executor
 from dockyard.build.stages import StagePlan, plan_stages
 from dockyard.content.local import LocalStore
+from dockyard.engine.container_fs import layer_dirs
 from dockyard.engine.containers import AttachOptions
+from dockyard.engine.fs_changes import runtime_stubs
+from dockyard.idmaps import IdMaps
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.image import Descriptor, Manifest
@@ -75,6 +78,7 @@ class EngineWorker:
         self._opts = options
         self._out = output
         self.temp_images: list[str] = []
+        self.rootfs_ids: IdMaps | None = builder.engine.snapshots.ids
 
     # --- images ----------------------------------------------------------------------
 
@@ -126,14 +130,27 @@ class EngineWorker:
         return image_id
 
     async def store_layer(self, directory: str) -> tuple[Descriptor, str]:
-        return await asyncio.to_thread(self._store_layer, directory)
+        """A staging directory (COPY, ADD) as a layer blob."""
+        return await asyncio.to_thread(self._store_layer, directory, None)
 
-    def _store_layer(self, directory: str) -> tuple[Descriptor, str]:
+    async def _container_layer(self, cid: str) -> tuple[Descriptor, str]:
+        """A RUN step's changes as a layer blob, without the runtime's mountpoint stubs (as Docker's)."""
+        snaps = self._engine.snapshots
+
+        def store() -> tuple[Descriptor, str]:
+            with layer_dirs(snaps, cid) as dirs:
+                return self._store_layer(dirs.upper, snaps.ids, runtime_stubs(dirs.upper, dirs.lowers))
+
+        return await asyncio.to_thread(store)
+
+    def _store_layer(
+        self, directory: str, ids: IdMaps | None, skip: frozenset[str] = frozenset()
+    ) -> tuple[Descriptor, str]:
         content: LocalStore = self._images.content
         fd, path = tempfile.mkstemp(dir=self._images.tmp_dir, prefix="build-layer-")
         try:
             with os.fdopen(fd, "wb") as f:
-                res = write_layer(directory, f)
+                res = write_layer(directory, f, ids=ids, skip=skip)
             with open(path, "rb") as f:
                 info = content.ingest_file(f, res.diff_id, res.size)
         finally:
@@ -212,7 +229,7 @@ class EngineWorker:
                 attach.cancel()
             if st.exit_code != 0:
                 return RunResult(st.exit_code, None)
-            desc, diff_id = await self.store_layer(self._engine.snapshots.upper_dir(cid))
+            desc, diff_id = await self._container_layer(cid)
             ok = True
             return RunResult(0, desc, diff_id)
         except asyncio.CancelledError:

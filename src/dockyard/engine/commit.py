@@ -148,12 +148,13 @@ class CommitService:
         return image_id
 
     def _write_layer(self, cid: str) -> Descriptor:
-        dirs = layer_dirs(self._snapshots, cid)
-        skip = runtime_stubs(dirs.upper, dirs.lowers)
         content = self._images.content
         writer = content.writer()
         try:
-            result = write_layer(dirs.upper, cast(BinaryIO, _BlobSink(writer)), skip=skip)
+            with layer_dirs(self._snapshots, cid) as dirs:
+                skip = runtime_stubs(dirs.upper, dirs.lowers)
+                sink = cast(BinaryIO, _BlobSink(writer))
+                result = write_layer(dirs.upper, sink, skip=skip, ids=self._snapshots.ids)
             info = writer.commit()
         except BaseException:
             writer.abort()

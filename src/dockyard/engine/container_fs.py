@@ -2,7 +2,10 @@
 
 Everything works on the rootfs view: the mounted ``<bundle>/rootfs`` of a running
 container, or the container's snapshot mounted for the duration of the call in a
-private directory when it is not running. Paths are resolved inside that root
+private directory when it is not running; for the archive API the container's
+volumes and binds are bound over their mountpoints in a view of its own, so
+``docker cp`` sees what the container sees (export leaves them out, as Docker's
+does). Paths are resolved inside that root
 (``secure_join``), archives are written without following symlinks, and uploads
 are unpacked by ``dockyard.archive.apply_layer``, which refuses to write through
 symlinks or outside its root.
@@ -12,27 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import stat
 import tarfile
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dockyard import errors
 from dockyard.archive import apply_layer, clean_name, decompressed
+from dockyard.archive.naive_diff import materialize_diff
 from dockyard.containers.rootfs import secure_join
 from dockyard.containers.store import ContainerRecord
 from dockyard.containers.user import resolve_user_in_rootfs
 from dockyard.engine.cp_paths import PathStat, archive_name, container_path, path_stat, resolve_last_unfollowed
 from dockyard.engine.failpoints import failpoint
-from dockyard.engine.fs_changes import overlay_changes
-from dockyard.mount.linux import mount_all, unmount_all
+from dockyard.engine.fs_changes import Change, overlay_changes
+from dockyard.idmaps import IdMaps
+from dockyard.mount.linux import mount, mount_all, unmount_all
 from dockyard.mount.types import Mount
+from dockyard.snapshots.api import WhiteoutStyle
 
 __all__ = ["ContainerFS", "ContainerLookup", "LayerDirs", "SnapshotDirs", "TarStream", "layer_dirs"]
 
@@ -44,6 +52,11 @@ _DEPTH = 8  # chunks in flight between the tar thread and the event loop
 
 class SnapshotDirs(Protocol):
     """The part of a snapshotter this module reads."""
+
+    ids: IdMaps | None  # owners stored shifted (userns-remap)
+    whiteout_style: WhiteoutStyle
+
+    def parent(self, key: str) -> str | None: ...
 
     def mounts(self, key: str) -> list[Mount]: ...
 
@@ -62,18 +75,36 @@ class LayerDirs:
     lowers: tuple[str, ...]  # topmost first
 
 
-def layer_dirs(snapshots: SnapshotDirs, key: str) -> LayerDirs:
-    """A container snapshot's upper dir and the image's lower dirs (overlay storage only)."""
-    if getattr(snapshots, "whiteout_style", "overlay") != "overlay":
-        raise errors.NotImplementedYet("container changes need the overlay storage driver")
+@contextlib.contextmanager
+def layer_dirs(snapshots: SnapshotDirs, key: str) -> Iterator[LayerDirs]:
+    """A container snapshot's changes as an overlay upper dir, and the image's lower dirs.
+
+    With overlay storage they are the snapshot's own dirs. The copy driver keeps whole
+    trees, so its changes are laid out in a scratch dir beside the snapshot for the
+    duration of the block (``archive.materialize_diff``).
+    """
     upper = snapshots.upper_dir(key)
-    lowers: tuple[str, ...] = ()
-    for m in snapshots.mounts(key):
-        for opt in m.options:
-            name, _, value = opt.partition("=")
-            if name == "lowerdir" and value:
-                lowers = tuple(value.split(":"))
-    return LayerDirs(upper, lowers)
+    if snapshots.whiteout_style == "overlay":
+        lowers: tuple[str, ...] = ()
+        for m in snapshots.mounts(key):
+            for opt in m.options:
+                name, _, value = opt.partition("=")
+                if name == "lowerdir" and value:
+                    lowers = tuple(value.split(":"))
+        yield LayerDirs(upper, lowers)
+        return
+    parent = snapshots.parent(key)
+    scratch = tempfile.mkdtemp(prefix="diff-", dir=os.path.dirname(upper))  # hard links need one filesystem
+    try:
+        lower = snapshots.upper_dir(parent) if parent else os.path.join(scratch, "empty")
+        diff = os.path.join(scratch, "upper")
+        os.mkdir(diff)
+        if not parent:
+            os.mkdir(lower)
+        materialize_diff(lower, upper, diff)
+        yield LayerDirs(diff, (lower,))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass
@@ -182,34 +213,64 @@ class TarStream:
         await asyncio.to_thread(self._thread.join, 60)
 
 
-def _anonymous(ti: tarfile.TarInfo) -> tarfile.TarInfo:
-    # Host user names mean nothing inside the container: only numeric ids go in.
+def _anonymous(ti: tarfile.TarInfo, ids: IdMaps | None = None) -> tarfile.TarInfo:
+    # Host user names mean nothing inside the container: only numeric ids go in, as the container sees them.
     ti.uname = ti.gname = ""
+    if ids is not None:
+        ti.uid, ti.gid = ids.container_uid(ti.uid), ids.container_gid(ti.gid)
     ti.mtime = int(ti.mtime)  # whole seconds keep entries plain ustar, as Docker writes them
     return ti
 
 
-def _rooted(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+def _rooted(ti: tarfile.TarInfo, ids: IdMaps | None = None) -> tarfile.TarInfo:
     # Docker names the entries of a copy of "/" "/", "/bin" ...: the CLI rebases them on that prefix.
-    ti = _anonymous(ti)
+    ti = _anonymous(ti, ids)
     ti.name = "/" + ti.name
     if ti.islnk():
         ti.linkname = "/" + ti.linkname
     return ti
 
 
-def _write_path_tar(out: TarStream, host_path: str, name: str) -> None:
+def _write_path_tar(out: TarStream, host_path: str, name: str, ids: IdMaps | None = None) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         if name == "/":
-            tar.add(host_path, arcname="", recursive=True, filter=_rooted)
+            tar.add(host_path, arcname="", recursive=True, filter=lambda ti: _rooted(ti, ids))
         else:
-            tar.add(host_path, arcname=name, recursive=True, filter=_anonymous)
+            tar.add(host_path, arcname=name, recursive=True, filter=lambda ti: _anonymous(ti, ids))
 
 
-def _write_rootfs_tar(out: TarStream, root: str) -> None:
+def _write_rootfs_tar(out: TarStream, root: str, ids: IdMaps | None = None) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         for name in sorted(os.listdir(root)):
-            tar.add(os.path.join(root, name), arcname=name, recursive=True, filter=_anonymous)
+            tar.add(os.path.join(root, name), arcname=name, recursive=True, filter=lambda ti: _anonymous(ti, ids))
+
+
+def _volume_binds(rec: ContainerRecord) -> list[tuple[str, str, bool]]:
+    """(host source, container destination, read-write) of the volumes and binds, parents first."""
+    out = []
+    for mp in rec.mount_points:  # inspect's Mounts entries
+        source = str(mp.get("Source") or "")
+        if mp.get("Type") in ("bind", "volume") and source and os.path.exists(source):
+            out.append((source, container_path(str(mp.get("Destination") or "/")), bool(mp.get("RW", True))))
+    return sorted(out, key=lambda b: b[1].count("/"))
+
+
+def _volume_holding(rec: ContainerRecord, abs_path: str) -> bool | None:
+    """Whether the volume or bind that holds ``abs_path`` is writable; None when it is in the rootfs."""
+    best: tuple[int, bool] | None = None
+    for _, dest, rw in _volume_binds(rec):
+        if (abs_path == dest or abs_path.startswith(dest.rstrip("/") + "/")) and (best is None or len(dest) > best[0]):
+            best = (len(dest), rw)
+    return None if best is None else best[1]
+
+
+def _mount_binds(binds: Sequence[tuple[str, str, bool]], root: str) -> None:
+    """Bind each source over its mountpoint stub inside ``root`` (a stub not made yet: skipped, as nothing is there)."""
+    for source, dest, rw in binds:
+        where = secure_join(root, dest)
+        if os.path.isdir(source) != os.path.isdir(where) or not os.path.exists(where):
+            continue
+        mount(Mount("bind", source, ("rbind",) if rw else ("rbind", "ro")), where)
 
 
 def _network_file(rec: ContainerRecord, root: str, host: str) -> str:
@@ -292,41 +353,52 @@ class ContainerFS:
 
     # --- rootfs views ---------------------------------------------------------------
 
-    def _open_view(self, rec: ContainerRecord) -> _View:
+    def _open_view(self, rec: ContainerRecord, volumes: bool = True) -> _View:
+        """The container's files: its rootfs and, with ``volumes``, its volumes and binds (as ``docker cp`` sees)."""
         rootfs = os.path.join(rec.bundle, "rootfs")
-        if rec.bundle and os.path.ismount(rootfs):
+        running = bool(rec.bundle) and os.path.ismount(rootfs)
+        binds = _volume_binds(rec) if volumes else []
+        if running and not binds:
             return _View(rootfs, lambda: None)
-        # Concurrent copies of one stopped container share a single mount of its snapshot.
+        # Concurrent copies of one container share a single view.
+        key = f"{rec.id}{'+volumes' if binds else ''}"
         with self._lock:
-            shared = self._mounted.get(rec.id)
+            shared = self._mounted.get(key)
             if shared is None:
                 target = os.path.join(self._views_dir, f"{rec.id[:12]}-{uuid.uuid4().hex[:8]}")
                 os.mkdir(target, 0o700)
                 try:
-                    mount_all(self._snapshots.mounts(rec.id), target)
+                    # A running container's overlay is bound, never mounted twice over one upper dir.
+                    base = [Mount("bind", rootfs, ("bind",))] if running else self._snapshots.mounts(rec.id)
+                    mount_all(base, target)
+                    try:
+                        _mount_binds(binds, target)
+                    except BaseException:
+                        unmount_all(target)
+                        raise
                 except BaseException:
                     os.rmdir(target)
                     raise
                 failpoint("fs:view-mounted")
-                shared = self._mounted[rec.id] = _SharedMount(target)
+                shared = self._mounted[key] = _SharedMount(target)
             shared.users += 1
-        return _View(shared.target, lambda: self._release(rec.id))
+        return _View(shared.target, lambda: self._release(key))
 
-    def _release(self, cid: str) -> None:
+    def _release(self, key: str) -> None:
         with self._lock:
-            shared = self._mounted.get(cid)
+            shared = self._mounted.get(key)
             if shared is None:
                 return
             shared.users -= 1
             if shared.users > 0:
                 return
-            del self._mounted[cid]
+            del self._mounted[key]
             unmount_all(shared.target)
             with contextlib.suppress(OSError):
                 os.rmdir(shared.target)
 
-    async def _view(self, rec: ContainerRecord) -> _View:
-        return await asyncio.to_thread(self._open_view, rec)
+    async def _view(self, rec: ContainerRecord, volumes: bool = True) -> _View:
+        return await asyncio.to_thread(self._open_view, rec, volumes)
 
     # --- archive API -------------------------------------------------------------------
 
@@ -358,7 +430,8 @@ class ContainerFS:
             await asyncio.to_thread(view.close)
             raise
         name = archive_name(abs_path)
-        stream = TarStream(lambda out: _write_path_tar(out, host, name), view.close)
+        ids = self._snapshots.ids
+        stream = TarStream(lambda out: _write_path_tar(out, host, name, ids), view.close)
         self._containers.emit(rec, "archive-path", {"path": path})
         return st, stream
 
@@ -373,7 +446,10 @@ class ContainerFS:
     ) -> None:
         """``PUT /containers/{id}/archive``: unpack a tar into the directory ``path`` (symlinks followed inside)."""
         rec = self._containers.get(ref)
-        if rec.host_config.get("ReadonlyRootfs"):
+        in_volume = _volume_holding(rec, container_path(path))
+        if in_volume is not None and not in_volume:
+            raise errors.Forbidden("mounted volume is marked read-only")
+        if in_volume is None and rec.host_config.get("ReadonlyRootfs"):
             raise errors.Forbidden("container rootfs is marked read-only")
         view = await self._view(rec)
         try:
@@ -422,31 +498,43 @@ class ContainerFS:
         copy_uid_gid: bool,
     ) -> None:
         members = _member_names(spool)
+        ids = self._snapshots.ids
         if no_overwrite_dir_non_dir:
             _check_dir_non_dir(dest, abs_dest, members)
         with open(spool, "rb") as f:
-            apply_layer(f, dest, whiteouts="remove")
+            try:
+                apply_layer(f, dest, whiteouts="remove", ids=ids)
+            except OSError as exc:
+                if exc.errno != errno.EROFS:
+                    raise
+                # reached through a symlink into a read-only mount
+                raise errors.Forbidden(f"read-only file system: {abs_dest}") from None
         user = str(rec.config.get("User") or "")
         if copy_uid_gid and user:
             # Docker's -a with a configured user: everything copied belongs to that user.
             who = resolve_user_in_rootfs(root, user)
+            uid, gid = (who.uid, who.gid) if ids is None else (ids.host_uid(who.uid), ids.host_gid(who.gid))
             for rel, _ in members:
                 with contextlib.suppress(FileNotFoundError):
-                    os.lchown(os.path.join(dest, rel) if rel else dest, who.uid, who.gid)
+                    os.lchown(os.path.join(dest, rel) if rel else dest, uid, gid)
 
     # --- export and changes ------------------------------------------------------------
 
     async def export(self, ref: str) -> TarStream:
         """``GET /containers/{id}/export``: a tar of the container's whole filesystem."""
         rec = self._containers.get(ref)
-        view = await self._view(rec)
-        stream = TarStream(lambda out: _write_rootfs_tar(out, view.root), view.close)
+        view = await self._view(rec, volumes=False)  # like Docker's, an export holds no volume
+        ids = self._snapshots.ids
+        stream = TarStream(lambda out: _write_rootfs_tar(out, view.root, ids), view.close)
         self._containers.emit(rec, "export")
         return stream
 
     async def changes(self, ref: str) -> list[dict[str, Any]]:
         """``GET /containers/{id}/changes``: ``[{"Path": ..., "Kind": 0|1|2}]`` in Docker's order."""
         rec = self._containers.get(ref)
-        dirs = await asyncio.to_thread(layer_dirs, self._snapshots, rec.id)
-        found = await asyncio.to_thread(overlay_changes, dirs.upper, dirs.lowers)
+        found = await asyncio.to_thread(self._changes_sync, rec.id)
         return [c.to_json() for c in found]
+
+    def _changes_sync(self, cid: str) -> list[Change]:
+        with layer_dirs(self._snapshots, cid) as dirs:
+            return overlay_changes(dirs.upper, dirs.lowers)

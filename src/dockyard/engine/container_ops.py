@@ -87,6 +87,8 @@ class KernelCgroupOpener:
                 path = str((json.load(f).get("linux") or {}).get("cgroupsPath") or "")
         except (OSError, ValueError):
             pass
+        if ":" in path and not path.startswith("/"):
+            path = _cgroup_of_pid(rec.state.pid)  # a systemd scope ("slice:prefix:name"): where systemd put it
         if not path or (":" in path and not path.startswith("/")):
             parent = str(rec.host_config.get("CgroupParent") or self._default_parent)
             path = f"{parent.rstrip('/')}/{rec.id}"
@@ -94,6 +96,23 @@ class KernelCgroupOpener:
             with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
                 self._mountinfo = f.read()
         return cg.open_cgroup(path, self._mountinfo)
+
+
+def _cgroup_of_pid(pid: int) -> str:
+    """The cgroup a process is in (the memory hierarchy's, else the v2 one); "" when it is gone."""
+    if pid <= 0:
+        return ""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(","):
+            paths[name] = path
+    return paths.get("memory") or paths.get("") or ""
 
 
 class KernelHost:
@@ -287,9 +306,11 @@ class ContainerOps:
         stats_interval: float = 1.0,
         freeze_timeout: float = 10.0,
         on_rename: Callable[[ContainerRecord, str], Awaitable[None]] | None = None,
+        on_update: Callable[[ContainerRecord, ResourceUpdate], Awaitable[None]] | None = None,
     ) -> None:
         self._containers = containers
         self._on_rename = on_rename  # the network service: its DNS answers names
+        self._on_update = on_update  # the systemd cgroup driver: systemd keeps a copy of the limits
         self._cgroups = cgroups
         self._host = host
         self._ps = ps
@@ -450,6 +471,8 @@ class ContainerOps:
                 files = await asyncio.to_thread(self._cgroups.open, rec)
                 try:
                     await asyncio.to_thread(cg.apply_update, files, resources)
+                    if self._on_update is not None:
+                        await self._on_update(rec, resources)
                 except errors.DockyardError as e:
                     raise type(e)(f"Cannot update container {rec.id}: {e.message}") from None
             rec = self._containers.get(rec.id)

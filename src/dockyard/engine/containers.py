@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dockyard import errors
+from dockyard.containers.cgroup_parent import validate_cgroup_parent
 from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
 from dockyard.engine import containerspec
 from dockyard.engine.events import EventBus
@@ -30,6 +31,8 @@ from dockyard.engine.hooks import NetworkHooks, NoNetworks, NoVolumes, VolumeHoo
 from dockyard.engine.isolation import Isolation
 from dockyard.engine.restart import should_restart, should_restart_at_boot
 from dockyard.engine.timefmt import ZERO_TIME, human_duration, now_rfc3339, parse_rfc3339
+from dockyard.engine.userns_remap import prime_netns
+from dockyard.idmaps import IdMaps
 from dockyard.mount.types import Mount
 from dockyard.tasks.api import STDERR, STDOUT, AttachStream, ExitStatus, Task, TaskManager, TaskSpec
 
@@ -121,6 +124,8 @@ class _Live:
 class ContainerService:
     # Host-dependent isolation (seccomp, devices, shared namespaces, init); set by wiring.
     isolation: Isolation | None = None
+    # userns-remap: containers' root is this id range; set by wiring.
+    remap: IdMaps | None = None
     # Thaws a paused container (container_ops' freezer) so a signal can act; set by wiring.
     thaw_hook: Callable[[ContainerRecord], Awaitable[None]] | None = None
 
@@ -142,6 +147,7 @@ class ContainerService:
         log_driver: str = "json-file",
         volumes: VolumeHooks | None = None,
         networks: NetworkHooks | None = None,
+        cgroup_driver: str = "cgroupfs",
     ) -> None:
         self._store = store
         self._images = images
@@ -155,6 +161,7 @@ class ContainerService:
         self._runtimes = dict(runtimes)
         self._log_opts = dict(log_opts or {})
         self._cgroup_parent = cgroup_parent
+        self._cgroup_driver = cgroup_driver  # "systemd": cgroups are scopes systemd makes (runtime --systemd-cgroup)
         self._log_driver = log_driver
         self.volumes: VolumeHooks = volumes or NoVolumes()
         self.networks: NetworkHooks = networks or NoNetworks()
@@ -226,16 +233,21 @@ class ContainerService:
         merged = containerspec.merge(
             req, img.container_config, containerspec.daemon_defaults(runtime_name, self._log_driver)
         )
+        if self.isolation is not None:
+            self.isolation.check_create(merged.host_config)
+        validate_cgroup_parent(self._cgroup_driver, merged.host_config.resources.cgroup_parent)
         parent = await self._images.ensure_unpacked(img.id)
         cdir = self.container_dir(cid)
         os.makedirs(cdir, mode=0o710, exist_ok=True)
+        if self.remap is not None:  # the remapped root reaches its hosts files (mode 0710: through the group)
+            os.chown(cdir, 0, self.remap.gid_start)
         try:
             await asyncio.to_thread(self._snapshots.prepare, cid, parent)
             failpoint("create:after-snapshot")
             mount_points = await self.volumes.on_create(cid, merged.config, merged.host_config, img.container_config)
             net_settings = await self.networks.on_create(cid, name, merged.config, merged.host_config, req.networking)
             hostname = merged.hostname or cid[:12]
-            files = containerspec.write_network_files(cdir, hostname, merged)
+            files = containerspec.write_network_files(cdir, hostname, merged, self.remap)
             rec = ContainerRecord(
                 id=cid,
                 name=name,
@@ -305,6 +317,8 @@ class ContainerService:
             failpoint("start:after-mount")
             extra_mounts = await self.volumes.mounts_for_start(rec, rootfs)
             netns, net_settings = await self.networks.on_start(rec)
+            if self.remap is not None and netns and netns.startswith("/") and not _host_userns(rec):
+                await asyncio.to_thread(prime_netns, netns)
             net_started = True
             rec = _replace_record(rec, network_settings=dict(net_settings))
             self._store.put(rec)
@@ -312,7 +326,14 @@ class ContainerService:
             # Link variables come before the container's own, which win (as in Docker); spec only.
             spec_rec = _replace_record(rec, config={**rec.config, "Env": [*link_env, *(rec.config.get("Env") or [])]})
             spec = await asyncio.to_thread(
-                containerspec.generate, spec_rec, rootfs, self._cgroup_parent, extra_mounts, netns, self.isolation
+                containerspec.generate,
+                spec_rec,
+                rootfs,
+                self._cgroup_parent,
+                extra_mounts,
+                netns,
+                self.isolation,
+                self._cgroup_driver,
             )
             _atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             tty = bool(rec.config.get("Tty"))
@@ -331,6 +352,7 @@ class ContainerService:
                 log_max_size=_parse_size(opts.get("max-size", "")),
                 log_max_files=int(opts.get("max-file", "1") or 1),
                 console_size=_console_size(rec.host_config),
+                runtime_args=("--systemd-cgroup",) if self._cgroup_driver == "systemd" else (),
             )
             task = await self._tasks.create(tspec)
             failpoint("start:after-create")
@@ -851,6 +873,10 @@ def _shim_may_remain(state_dir: str) -> bool:
 
 def _runtime_key(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or "dockyard-runtime"))
+
+
+def _host_userns(rec: ContainerRecord) -> bool:
+    return rec.host_config.get("UsernsMode") == "host"
 
 
 def _replace_record(rec: ContainerRecord, **kw: Any) -> ContainerRecord:

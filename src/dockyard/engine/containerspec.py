@@ -16,10 +16,12 @@ from dockyard import errors
 from dockyard.containers import create_request as creq
 from dockyard.containers import merge as merging
 from dockyard.containers import naming, signals, specgen, user
+from dockyard.containers.cgroup_parent import cgroups_path
 from dockyard.containers.exitcodes import classify_start_error
 from dockyard.containers.hostconfig_defaults import DaemonDefaults, apply_daemon_defaults
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.isolation import Isolation, StartIsolation
+from dockyard.idmaps import IdMaps
 from dockyard.mount.types import Mount
 from dockyard.oci.reference import parse_reference
 
@@ -128,8 +130,8 @@ def _host_resolv_conf() -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def write_network_files(cdir: str, hostname: str, merged: Merged) -> dict[str, str]:
-    """hostname, hosts and resolv.conf for the container, bind-mounted at start."""
+def write_network_files(cdir: str, hostname: str, merged: Merged, remap: IdMaps | None = None) -> dict[str, str]:
+    """hostname, hosts and resolv.conf for the container, bind-mounted at start (owned by a remapped root)."""
     paths = {name: os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
     hosts = [
         "127.0.0.1\tlocalhost",
@@ -152,6 +154,8 @@ def write_network_files(cdir: str, hostname: str, merged: Merged) -> dict[str, s
         with open(tmp, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
+        if remap is not None:
+            os.chown(tmp, *remap.root)
         os.replace(tmp, paths[name])
     return paths
 
@@ -163,6 +167,7 @@ def generate(
     extra_mounts: tuple[Mount, ...] = (),
     netns: str | None = None,
     isolation: Isolation | None = None,
+    cgroup_driver: str = "cgroupfs",
 ) -> dict[str, Any]:
     """The OCI runtime config for ``rec`` (its rootfs mounted at ``rootfs``).
 
@@ -191,7 +196,7 @@ def generate(
             *extra_mounts,
         ),
         network_namespace=netns,
-        cgroups_path=f"/{cgroup_parent.strip('/')}/{rec.id}".replace("//", "/"),
+        cgroups_path=cgroups_path(cgroup_driver, cgroup_parent, rec.id),
         # Like dockerd without default-ulimits: containers inherit the daemon's limits
         # (raising a hard limit needs CAP_SYS_RESOURCE, which hosts may not grant).
         default_ulimits=(),
@@ -204,6 +209,7 @@ def generate(
         available_capabilities=iso.available_capabilities,
         uid_mappings=iso.uid_mappings,
         gid_mappings=iso.gid_mappings,
+        apparmor_profile=iso.apparmor_profile,
     )
     return specgen.generate_spec(inp)
 

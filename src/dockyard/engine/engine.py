@@ -56,6 +56,7 @@ class Engine:
         storage_driver: str,
         log_driver: str = "json-file",
         cgroup_version: str = "1",
+        cgroup_driver: str = "cgroupfs",
     ) -> None:
         self.containers = containers
         self.images = images
@@ -67,7 +68,10 @@ class Engine:
         self._storage_driver = storage_driver
         self._log_driver = log_driver
         self._cgroup_version = cgroup_version
+        self._cgroup_driver = cgroup_driver
         self._id = _daemon_id(data_root)
+        self.security_options: list[str] = []  # /info's, set by wiring with the isolation facts
+        self.init_path = ""
 
     # --- system ------------------------------------------------------------------
 
@@ -141,7 +145,7 @@ class Engine:
             "NGoroutines": 0,
             "SystemTime": now_rfc3339(),
             "LoggingDriver": self._log_driver,
-            "CgroupDriver": "cgroupfs",
+            "CgroupDriver": self._cgroup_driver,
             "CgroupVersion": self._cgroup_version,
             "NEventsListener": 0,
             "KernelVersion": platform.release(),
@@ -180,11 +184,11 @@ class Engine:
             },
             "LiveRestoreEnabled": True,
             "Isolation": "",
-            "InitBinary": "",
+            "InitBinary": os.path.basename(self.init_path),
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": [],
+            "SecurityOptions": list(self.security_options),
             "Warnings": None,
         }
 

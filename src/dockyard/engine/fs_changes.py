@@ -84,6 +84,15 @@ def runtime_stubs(upper: str, lowers: Sequence[str]) -> frozenset[str]:
             continue
         if _is_stub(st, path):
             out.add(rel)
+    # A directory the image has, unchanged, that holds nothing but stubs (etc/ for etc/hosts) goes too.
+    for rel in sorted({r.rsplit("/", 1)[0] for r in out if "/" in r}, key=lambda r: -r.count("/")):
+        path = os.path.join(upper, rel)
+        st, low = _lstat(path), _in_lower(lowers, rel)
+        if st is None or low is None or not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(low.st_mode):
+            continue
+        same = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (stat.S_IMODE(low.st_mode), low.st_uid, low.st_gid)
+        if same and all(f"{rel}/{name}" in out for name in os.listdir(path)):
+            out.add(rel)
     return frozenset(out)
 
 

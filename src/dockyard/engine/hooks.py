@@ -15,7 +15,7 @@ from dockyard.containers.create_request import ContainerConfig, HostConfig, Netw
 from dockyard.containers.store import ContainerRecord
 from dockyard.mount.types import Mount
 
-__all__ = ["NetworkHooks", "NoNetworks", "NoVolumes", "VolumeHooks", "none_network_settings"]
+__all__ = ["NetworkHooks", "NoNetworks", "NoVolumes", "VolumeHooks", "endpoint_settings", "none_network_settings"]
 
 
 class VolumeHooks(Protocol):
@@ -72,6 +72,33 @@ class NetworkHooks(Protocol):
         ...
 
 
+def endpoint_settings(
+    network_id: str = "",
+    *,
+    ipam_config: Mapping[str, Any] | None = None,
+    links: list[str] | None = None,
+    aliases: list[str] | None = None,
+    mac_address: str = "",
+) -> dict[str, Any]:
+    """One entry of ``NetworkSettings.Networks`` before the endpoint has an address (as Docker shows it)."""
+    return {
+        "IPAMConfig": dict(ipam_config) if ipam_config is not None else None,
+        "Links": links,
+        "Aliases": aliases,
+        "MacAddress": mac_address,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": None,
+        "DNSNames": None,
+    }
+
+
 def none_network_settings() -> dict[str, Any]:
     """A loopback-only namespace, as Docker shows ``--network none``."""
     return {
@@ -92,24 +119,7 @@ def none_network_settings() -> dict[str, Any]:
         "IPPrefixLen": 0,
         "IPv6Gateway": "",
         "MacAddress": "",
-        "Networks": {
-            "none": {
-                "IPAMConfig": None,
-                "Links": None,
-                "Aliases": None,
-                "MacAddress": "",
-                "NetworkID": "",
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DriverOpts": None,
-                "DNSNames": None,
-            }
-        },
+        "Networks": {"none": endpoint_settings()},
     }
 
 

@@ -27,6 +27,7 @@ from dockyard.containers.specgen import LinuxDevice
 from dockyard.containers.store import ContainerRecord
 from dockyard.mount.types import Mount
 from dockyard.security import Profile, default_profile, parse_profile, to_oci
+from dockyard.security.apparmor import AppArmor, host_enabled
 
 __all__ = [
     "HostFacts",
@@ -42,6 +43,7 @@ __all__ = [
     "probe_host",
     "resolve_devices",
     "seccomp_for",
+    "security_options",
     "shared_shm_path",
 ]
 
@@ -59,6 +61,7 @@ class HostFacts:
     kernel: tuple[int, int]
     seccomp: bool
     init_path: str = ""
+    apparmor: bool = False
 
 
 def _status_field(name: str) -> str:
@@ -96,6 +99,7 @@ def probe_host(init_path: str = "") -> HostFacts:
         kernel=kernel_version(uname.release),
         seccomp=os.path.exists("/proc/self/status") and _status_field("Seccomp") != "",
         init_path=find_init(init_path),
+        apparmor=host_enabled(),
     )
 
 
@@ -110,6 +114,19 @@ def load_daemon_seccomp(setting: str = "") -> Profile | None:
             return parse_profile(f.read())
     except OSError as e:
         raise errors.InvalidArgument(f"seccomp-profile {setting!r}: {e.strerror}") from None
+
+
+def security_options(host: HostFacts, seccomp_setting: str, remapped: bool, cgroup_version: str) -> list[str]:
+    """``/info`` SecurityOptions, in dockerd's spelling."""
+    out = ["name=apparmor"] if host.apparmor else []
+    if host.seccomp:
+        profile = "builtin" if seccomp_setting in ("", "builtin") else seccomp_setting
+        out.append(f"name=seccomp,profile={profile}")
+    if remapped:
+        out.append("name=userns")
+    if cgroup_version == "2":
+        out.append("name=cgroupns")
+    return out
 
 
 def seccomp_for(
@@ -236,6 +253,7 @@ class StartIsolation:
     available_capabilities: frozenset[str] | None = None
     uid_mappings: tuple[tuple[int, int, int], ...] = ()
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
+    apparmor_profile: str = ""
 
 
 ContainerLookup = Callable[[str], ContainerRecord]
@@ -302,7 +320,8 @@ class Isolation:
     ``seccomp_default`` is the profile of containers that name none (see
     :func:`load_daemon_seccomp`; None: unconfined). ``lookup`` finds another
     container by name or id (``ContainerService.get``) for ``container:<id>``
-    IPC and PID modes.
+    IPC and PID modes. ``apparmor`` chooses and loads profiles (default: the
+    real host's, enabled as ``host.apparmor`` says).
     """
 
     def __init__(
@@ -311,11 +330,14 @@ class Isolation:
         lookup: ContainerLookup | None = None,
         seccomp_default: Profile | None = None,
         remap: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None = None,
+        *,
+        apparmor: AppArmor | None = None,
     ) -> None:
         self.host = host
         self._lookup = lookup
         self._default = seccomp_default
         self._remap = remap  # (uid mappings, gid mappings) of userns-remap
+        self.apparmor = apparmor if apparmor is not None else AppArmor(enabled=host.apparmor)
 
     def _running_pid(self, ref: str, what: str) -> tuple[ContainerRecord, int]:
         if self._lookup is None:
@@ -324,6 +346,20 @@ class Isolation:
         if not rec.state.running or rec.state.pid <= 0:
             raise errors.Conflict(f"cannot join {what} of a non running container: {ref}")
         return rec, rec.state.pid
+
+    def check_create(self, hc: HostConfig) -> None:
+        """What a remapped root cannot have, refused at create as Docker does (``--userns=host`` lifts it)."""
+        if self._remap is None or hc.userns_mode == "host":
+            return
+        if hc.privileged:
+            raise errors.InvalidArgument(
+                "privileged mode is incompatible with user namespaces (userns-remap): "
+                "run the container with --userns=host"
+            )
+        if hc.network_mode == "host":
+            raise errors.InvalidArgument("cannot share the host's network namespace when user namespaces are enabled")
+        if hc.pid_mode == "host":
+            raise errors.InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")
 
     def for_start(self, hc: HostConfig, rootfs: str = "") -> StartIsolation:
         """What ``hc`` needs; ``rootfs`` is where the container's root is mounted on the host (for shared shm)."""
@@ -356,15 +392,8 @@ class Isolation:
             devices = tuple(d for d in host_devices() if d.path not in explicit) + devices
         uid_maps: tuple[tuple[int, int, int], ...] = ()
         gid_maps: tuple[tuple[int, int, int], ...] = ()
-        if self._remap is not None:
-            if hc.userns_mode == "host":
-                raise errors.NotImplementedYet(
-                    "--userns=host is not supported with userns-remap (the rootfs is idmapped)"
-                )
-            if hc.privileged:
-                raise errors.InvalidArgument(
-                    "privileged mode is incompatible with user namespaces (userns-remap): use --userns=host"
-                )
+        self.check_create(hc)  # the daemon may have been restarted with a remap since the create
+        if self._remap is not None and hc.userns_mode != "host":
             uid_maps, gid_maps = self._remap
         if hc.init and not self.host.init_path:
             raise errors.InvalidArgument("--init: no init binary found (install dockyard-init or set init-path)")
@@ -379,4 +408,7 @@ class Isolation:
             available_capabilities=self.host.capabilities,
             uid_mappings=uid_maps,
             gid_mappings=gid_maps,
+            apparmor_profile=self.apparmor.for_start(
+                parse_security_opts(hc.security_opt or ()).apparmor_profile, hc.privileged
+            ),
         )

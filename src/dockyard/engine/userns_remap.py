@@ -1,47 +1,38 @@
 """``userns-remap``: containers run in a user namespace whose root is a subordinate id range of the host.
 
 The range comes from /etc/subuid and /etc/subgid for the configured user
-(``default`` means ``dockremap``, as in Docker). The spec side (a user
-namespace with these maps) is wired through ``Isolation``; the rootfs side is
-not built yet (see :func:`isolation_mounter`).
+(``default`` means ``dockremap``, created with a free range when missing, as in
+Docker). Like Docker, a remapped daemon keeps its state in ``<data-root>/<uid>.<gid>``:
+images pulled or loaded there are unpacked with shifted owners
+(:class:`dockyard.idmaps.IdMaps`), so layers, writable layers and volumes belong
+to the mapped root and no layer is shared with an unmapped daemon.
 """
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import os
 import pwd
-from collections.abc import Sequence
-from dataclasses import dataclass
+import subprocess
+from collections.abc import Callable, Sequence
 
 from dockyard import errors
-from dockyard.engine.isolation import RootfsMounter
+from dockyard.idmaps import IdMaps
 
 __all__ = [
     "IdMaps",
-    "isolation_mounter",
+    "check_searchable",
+    "next_free_range",
     "parse_subid",
+    "prime_netns",
     "remap_for",
+    "remapped_root",
 ]
 
 DEFAULT_REMAP_USER = "dockremap"
-
-
-@dataclass(frozen=True)
-class IdMaps:
-    """One contiguous range each: container id 0..count-1 -> host id start..start+count-1."""
-
-    uid_start: int
-    uid_count: int
-    gid_start: int
-    gid_count: int
-
-    @property
-    def uid_mappings(self) -> tuple[tuple[int, int, int], ...]:
-        return ((0, self.uid_start, self.uid_count),)
-
-    @property
-    def gid_mappings(self) -> tuple[tuple[int, int, int], ...]:
-        return ((0, self.gid_start, self.gid_count),)
+DEFAULT_RANGE = 65536
+_FIRST_ID = 100000  # below it: ids of real users and groups
 
 
 def parse_subid(text: str, names: Sequence[str]) -> tuple[int, int] | None:
@@ -67,11 +58,59 @@ def _read(path: str) -> str:
         return ""
 
 
-def remap_for(setting: str, subuid: str = "/etc/subuid", subgid: str = "/etc/subgid") -> IdMaps:
+def next_free_range(texts: Sequence[str], first: int = _FIRST_ID) -> int:
+    """Where a new range starts: after every range in these /etc/subuid-format texts, never below ``first``."""
+    end = first
+    for text in texts:
+        for line in text.splitlines():
+            parts = line.strip().split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                end = max(end, int(parts[1]) + int(parts[2]))
+    return end
+
+
+def _append_line(path: str, existing: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(("\n" if existing and not existing.endswith("\n") else "") + line + "\n")
+
+
+def _useradd(name: str) -> None:
+    subprocess.run(
+        ["useradd", "--system", "--shell", "/bin/false", "--no-create-home", name],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _ensure_default_user(subuid: str, subgid: str, useradd: Callable[[str], None]) -> None:
+    """Docker's ``default``: a ``dockremap`` user with one free range of uids and gids."""
+    try:
+        pwd.getpwnam(DEFAULT_REMAP_USER)
+    except KeyError:
+        try:
+            useradd(DEFAULT_REMAP_USER)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise errors.InvalidArgument(f"userns-remap: cannot create the user {DEFAULT_REMAP_USER}: {exc}") from None
+    texts = [_read(subuid), _read(subgid)]
+    start = next_free_range(texts)
+    for path, text in ((subuid, texts[0]), (subgid, texts[1])):
+        if parse_subid(text, [DEFAULT_REMAP_USER]) is None:
+            _append_line(path, text, f"{DEFAULT_REMAP_USER}:{start}:{DEFAULT_RANGE}")
+
+
+def remap_for(
+    setting: str,
+    subuid: str = "/etc/subuid",
+    subgid: str = "/etc/subgid",
+    useradd: Callable[[str], None] = _useradd,
+) -> IdMaps:
     """daemon.json ``userns-remap``: ``default``, ``user``, ``user:group``, ``uid`` or ``uid:gid``."""
     user, _, group = setting.partition(":")
     if user == "default":
         user, group = DEFAULT_REMAP_USER, DEFAULT_REMAP_USER
+        names = [DEFAULT_REMAP_USER]
+        if parse_subid(_read(subuid), names) is None or parse_subid(_read(subgid), names) is None:
+            _ensure_default_user(subuid, subgid, useradd)
     group = group or user
     user_names = [user]
     group_names = [group]
@@ -95,19 +134,46 @@ def remap_for(setting: str, subuid: str = "/etc/subuid", subgid: str = "/etc/sub
     return IdMaps(uids[0], uids[1], gids[0], gids[1])
 
 
-def isolation_mounter(inner: RootfsMounter, remap: IdMaps | None) -> RootfsMounter:
-    """The daemon's rootfs mounter: a shareable container's /dev/shm is released with its rootfs.
+def check_searchable(path: str) -> None:
+    """The remapped root must pass through every directory above ``path``, as "other"."""
+    cur = os.path.abspath(path)
+    while True:
+        try:
+            mode = os.stat(cur).st_mode
+        except FileNotFoundError:
+            mode = 0o755  # made by the daemon, 0711
+        if not mode & 0o001:
+            raise errors.InvalidArgument(
+                f"userns-remap: containers' root cannot pass through {cur} (mode {mode & 0o777:o}): "
+                "make it searchable by others (chmod o+x)"
+            )
+        if cur == "/":
+            return
+        cur = os.path.dirname(cur)
 
-    A remap needs the rootfs owned by the mapped root. Overlays on idmapped layer mounts
-    would do it without copying layers, but overlayfs then writes its upper layer with the
-    mounter's credentials (host root, unmapped there) and falls back to read-only; mounting
-    it from inside the user namespace (fsopen/fsmount, handing the mount back) is the way
-    out and is not built yet, so a configured remap is refused rather than half applied.
+
+def remapped_root(data_root: str, maps: IdMaps) -> str:
+    """``<data_root>/<uid>.<gid>``, the remapped daemon's state: the mapped root may pass (0710, its group)."""
+    check_searchable(data_root)
+    path = os.path.join(data_root, f"{maps.uid_start}.{maps.gid_start}")
+    os.makedirs(path, mode=0o710, exist_ok=True)
+    os.chown(path, 0, maps.gid_start)
+    os.chmod(path, 0o710)
+    return path
+
+
+def prime_netns(path: str) -> None:
+    """Docker's unprivileged-port and ping sysctls in the network namespace the daemon made at ``path``.
+
+    That namespace belongs to the host's user namespace, so a runtime working as the remapped
+    root could not write them; the daemon does, from a thread inside the namespace.
     """
-    from dockyard.engine.isolation import SharedShmMounter
+    from dockyard.containers.specgen import UNPRIVILEGED_NET_SYSCTLS
+    from dockyard.network.netns import run_in_netns
 
-    if remap is not None:
-        raise errors.NotImplementedYet(
-            "userns-remap: the subordinate id range is valid, but remapped root filesystems are not supported yet"
-        )
-    return SharedShmMounter(inner)
+    def write() -> None:
+        for key, value in UNPRIVILEGED_NET_SYSCTLS:
+            with contextlib.suppress(FileNotFoundError), open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+
+    run_in_netns(path, write)

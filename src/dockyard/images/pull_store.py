@@ -102,7 +102,7 @@ def unpack_layer(
             raw = io.BufferedReader(_Counting(f, on_progress), 1 << 20)
             stream = _decompressing(raw, layer.media_type)
             try:
-                res = apply_layer(stream, snaps.upper_dir(scratch), whiteouts=snaps.whiteout_style)
+                res = apply_layer(stream, snaps.upper_dir(scratch), whiteouts=snaps.whiteout_style, ids=snaps.ids)
             except _isal_errors() as exc:
                 raise errors.InvalidArgument(f"invalid layer {layer.digest}: {exc}") from None
         if res.diff_id != diff_id:
@@ -150,10 +150,13 @@ def extract_stream(
     target = tempfile.mkdtemp(dir=images.tmp_dir, prefix=_UNPACK_PREFIX)
     try:
         os.chmod(target, 0o755)  # what a snapshot's fs dir starts as; the tar's "./" entry may change it
+        ids = images.snapshotter.ids
+        if ids is not None:
+            os.chown(target, *ids.root)
         raw = io.BufferedReader(_Counting(src, on_progress), 1 << 20)
         stream = _decompressing(raw, layer.media_type)
         try:
-            res = apply_layer(stream, target, whiteouts="overlay")
+            res = apply_layer(stream, target, whiteouts="overlay", ids=ids)
         except _isal_errors() as exc:
             raise errors.InvalidArgument(f"invalid layer {layer.digest}: {exc}") from None
         if res.diff_id != diff_id:

@@ -303,7 +303,10 @@ class ImageService:
                     try:
                         with self.content.open(layer.digest) as f:
                             res = apply_layer(
-                                f, self.snapshotter.upper_dir(scratch), whiteouts=self.snapshotter.whiteout_style
+                                f,
+                                self.snapshotter.upper_dir(scratch),
+                                whiteouts=self.snapshotter.whiteout_style,
+                                ids=self.snapshotter.ids,
                             )
                         if res.diff_id != diff_ids[i]:
                             raise errors.DigestMismatch(

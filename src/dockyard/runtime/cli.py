@@ -232,6 +232,7 @@ def _run(argv: list[str], warn: Callable[[str], None]) -> int:
             preserve_fds=int(_one(p, "--preserve-fds", "0")),
             no_pivot=_flag(p, "--no-pivot"),
             foreground=command == "run" and not _flag(p, "--detach"),
+            systemd_cgroup=_flag(g, "--systemd-cgroup"),
         )
         pid = c.create(root, cid, opts, warn)
         if command == "create":

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotImplementedYet, Unavailable
 from dockyard.runtime.hooks import run_hooks, state_for_hooks
-from dockyard.runtime.linux import libc, namespaces
+from dockyard.runtime.linux import apparmor, libc, namespaces
 from dockyard.runtime.linux.cgroups import (
     CgroupManager,
     cgroup_relpath,
@@ -67,6 +67,7 @@ class CreateOptions(NamedTuple):
     preserve_fds: int = 0
     no_pivot: bool = False
     foreground: bool = False  # the caller will wait for the init (run): needed with a user namespace
+    systemd_cgroup: bool = False  # runc's --systemd-cgroup: the cgroup is a transient systemd scope
 
 
 def _raise_child_error(msg: dict[str, Any]) -> None:
@@ -192,6 +193,12 @@ def _seccomp_available() -> bool:
     return seccomp.available()
 
 
+def _check_apparmor(proc: Process) -> None:
+    """A profile on a host without AppArmor is refused, as runc does (the daemon leaves it out there)."""
+    if proc.apparmor_profile and not apparmor.enabled():
+        raise InvalidArgument(f"unable to apply apparmor profile: {apparmor.ERR_NOT_ENABLED}")
+
+
 def _check_spec(spec: Spec, opts: CreateOptions, warn: Callable[[str], None] | None) -> Process:
     """Refuse what we cannot run, warn about what we will not apply; returns the process."""
     if spec.process is None:
@@ -206,6 +213,7 @@ def _check_spec(spec: Spec, opts: CreateOptions, warn: Callable[[str], None] | N
             raise NotImplementedYet("joining a user namespace by path is not supported yet")
         if not spec.uid_mappings or not spec.gid_mappings:
             raise InvalidArgument("a user namespace needs linux.uidMappings and linux.gidMappings")
+    _check_apparmor(spec.process)
     if warn is not None and spec.seccomp is not None and not _seccomp_available():
         warn("libseccomp is not installed: the container runs without its seccomp filter")
     return spec.process
@@ -238,9 +246,17 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
     if not os.path.isdir(rootfs):
         raise InvalidArgument(f"rootfs {rootfs} is not a directory")
 
-    directory = create_container_dir(root, container_id)
     layout = detect_layout()
-    cgroups = manager_for(layout, cgroup_relpath(spec.cgroups_path, container_id))
+    systemd_unit = ""
+    if opts.systemd_cgroup:  # asks systemd where the scope will be: before anything needs cleaning up
+        from dockyard.runtime.linux.systemd import new_systemd_cgroups
+
+        scope = new_systemd_cgroups(layout, spec.cgroups_path, container_id)
+        cgroups: CgroupManager = scope
+        systemd_unit = scope.unit
+    else:
+        cgroups = manager_for(layout, cgroup_relpath(spec.cgroups_path, container_id))
+    directory = create_container_dir(root, container_id)
     fds: list[int] = []
     pid = 0
     try:
@@ -282,6 +298,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
             new_pid_namespace=child_makes_pidns,
             maps_fd=maps_r,
             hooks_fd=hooks_r if runtime_hooks else -1,
+            late_cgroups=bool(systemd_unit),
         )
         if userns is not None and opts.foreground and child_makes_pidns:
             # The init will be our grandchild: adopt it when its parent exits, to wait for it.
@@ -322,6 +339,7 @@ def create(root: str, container_id: str, opts: CreateOptions, warn: Callable[[st
             start_time=process_start_time(pid),
             cgroups=cgroups.paths,
             namespaces=tuple(ns.type for ns in spec.namespaces),
+            systemd_unit=systemd_unit,
         )
         save_state(directory, st)
         if opts.pid_file:
@@ -454,7 +472,7 @@ def delete(root: str, container_id: str, force: bool = False, warn: Callable[[st
         if force:
             return
         raise
-    cgroups = manager_from_paths(st.cgroups)
+    cgroups = _cgroups_of(st)
     status = status_of(directory, st)
     if status in ("running", "paused") and not force:
         raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
@@ -480,6 +498,14 @@ def delete(root: str, container_id: str, force: bool = False, warn: Callable[[st
     _run_state_hooks("poststop", st, "stopped", warn)
 
 
+def _cgroups_of(st: ContainerState) -> CgroupManager:
+    if st.systemd_unit:
+        from dockyard.runtime.linux.systemd import existing_systemd_cgroups
+
+        return existing_systemd_cgroups(st.systemd_unit, st.cgroups)
+    return manager_from_paths(st.cgroups)
+
+
 def pause(root: str, container_id: str) -> None:
     directory, st = load_state(root, container_id)
     status = status_of(directory, st)
@@ -500,7 +526,7 @@ def update(root: str, container_id: str, resources: Resources) -> None:
     directory, st = load_state(root, container_id)
     if status_of(directory, st) == "stopped":
         raise Conflict("container not running")
-    manager_from_paths(st.cgroups).apply(resources)
+    _cgroups_of(st).apply(resources)
 
 
 def ps(root: str, container_id: str) -> list[int]:
@@ -536,6 +562,7 @@ def exec_process(
         raise Conflict(f"cannot exec in a container that is {status}")
     if proc.terminal and not console_socket:
         raise InvalidArgument("terminal: true needs --console-socket")
+    _check_apparmor(proc)
     own = set()
     for kind in ("user", "ipc", "uts", "network", "cgroup", "time", "mount"):
         if kind in st.namespaces:
@@ -546,7 +573,9 @@ def exec_process(
         pidns_fd = namespaces.open_ns(f"/proc/{st.pid}/ns/pid")
         fds.append(pidns_fd)
         join: list[tuple[str, int]] = []
-        for kind in ("user", "ipc", "uts", "network", "cgroup", "time", "mount"):
+        # The user namespace last: the network and IPC ones may belong to the host's (made by the daemon),
+        # and only host root may join those; host root may join the container's own ones too.
+        for kind in ("ipc", "uts", "network", "cgroup", "time", "mount", "user"):
             if kind in own:
                 fd = namespaces.open_ns(f"/proc/{st.pid}/ns/{namespaces.PROC_NS_NAMES[kind]}")
                 fds.append(fd)

@@ -6,6 +6,7 @@ from typing import Any
 
 from dockyard.runtime.caps import CAPABILITIES
 from dockyard.runtime.hooks import HOOK_KINDS
+from dockyard.runtime.linux import apparmor
 from dockyard.runtime.linux.namespaces import CLONE_FLAGS
 from dockyard.runtime.mountflags import _FLAGS, _PROPAGATION
 from dockyard.runtime.seccomp import _ACTIONS, _ARCHES, _OPS
@@ -13,7 +14,8 @@ from dockyard.runtime.seccomp import _ACTIONS, _ARCHES, _OPS
 __all__ = ["features"]
 
 
-def features() -> dict[str, Any]:
+def features(root: str = "/") -> dict[str, Any]:
+    """``root`` is where the host's /sys is looked for (AppArmor is reported as the host has it)."""
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
@@ -22,14 +24,14 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": sorted(CLONE_FLAGS),
             "capabilities": list(CAPABILITIES),
-            "cgroup": {"v1": True, "v2": True, "systemd": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False},  # --systemd-cgroup
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(_ACTIONS),
                 "operators": sorted(_OPS),
                 "archs": sorted(_ARCHES),
             },
-            "apparmor": {"enabled": False},
+            "apparmor": {"enabled": apparmor.enabled(root)},
             "selinux": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runc.version": "dockyard"},

@@ -69,6 +69,7 @@ class Process(NamedTuple):
     rlimits: tuple[Rlimit, ...] = ()
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
+    apparmor_profile: str = ""
 
 
 class Device(NamedTuple):
@@ -218,6 +219,9 @@ def parse_process(doc: Any) -> Process:
     if p.get("consoleSize"):
         cs = _obj(p["consoleSize"], "process.consoleSize")
         size = (int(cs.get("height", 0)), int(cs.get("width", 0)))
+    apparmor = p.get("apparmorProfile") or ""
+    if not isinstance(apparmor, str):
+        raise InvalidArgument("process.apparmorProfile must be a string")
     cwd = p.get("cwd") or "/"
     if not isinstance(cwd, str) or not cwd.startswith("/"):
         raise InvalidArgument("process.cwd must be an absolute path")
@@ -232,6 +236,7 @@ def parse_process(doc: Any) -> Process:
         rlimits=tuple(rlimits),
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         oom_score_adj=_int(p.get("oomScoreAdj"), "process.oomScoreAdj"),
+        apparmor_profile=apparmor,
     )
 
 

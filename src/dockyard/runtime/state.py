@@ -38,6 +38,7 @@ class ContainerState(NamedTuple):
     start_time: int  # /proc/<pid>/stat field 22, so a recycled pid is not mistaken for ours
     cgroups: dict[str, str]
     namespaces: tuple[str, ...]  # kinds the container has of its own; exec joins these
+    systemd_unit: str = ""  # the scope systemd made for the cgroup (--systemd-cgroup); delete stops it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,7 +49,12 @@ class ContainerState(NamedTuple):
             "rootfs": self.rootfs,
             "created": self.created,
             "annotations": self.annotations,
-            "dockyard": {"startTime": self.start_time, "cgroups": self.cgroups, "namespaces": list(self.namespaces)},
+            "dockyard": {
+                "startTime": self.start_time,
+                "cgroups": self.cgroups,
+                "namespaces": list(self.namespaces),
+                **({"systemdUnit": self.systemd_unit} if self.systemd_unit else {}),
+            },
         }
 
     @classmethod
@@ -65,6 +71,7 @@ class ContainerState(NamedTuple):
             start_time=int(own.get("startTime") or 0),
             cgroups=dict(own.get("cgroups") or {}),
             namespaces=tuple(own.get("namespaces") or ()),
+            systemd_unit=str(own.get("systemdUnit") or ""),
         )
 
 

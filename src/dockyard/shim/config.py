@@ -52,6 +52,7 @@ class ShimConfig:
         "open_stdin",
         "rootfs_mounts",
         "runtime",
+        "runtime_args",
         "runtime_root",
         "state_dir",
         "stdin_once",
@@ -74,6 +75,7 @@ class ShimConfig:
         log_max_files: int = 1,
         console_size: tuple[int, int] | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
+        runtime_args: tuple[str, ...] = (),
     ) -> None:
         self.container_id = container_id
         self.bundle = bundle
@@ -89,6 +91,7 @@ class ShimConfig:
         self.log_max_files = log_max_files
         self.console_size = console_size
         self.extra_env = extra_env
+        self.runtime_args = runtime_args  # global options before every command (runc's --systemd-cgroup)
 
     @property
     def builtin_runtime(self) -> bool:
@@ -138,6 +141,9 @@ def parse_config(d: dict[str, object]) -> ShimConfig:
     env = d.get("extra_env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ValueError("spec field 'extra_env' must map strings to strings")
+    runtime_args = d.get("runtime_args", [])
+    if not isinstance(runtime_args, list) or not all(isinstance(a, str) for a in runtime_args):
+        raise ValueError("spec field 'runtime_args' must be a list of strings")
     log_path = d.get("log_path")
     if log_path is not None and not isinstance(log_path, str):
         raise ValueError("spec field 'log_path' must be a string or null")
@@ -156,6 +162,7 @@ def parse_config(d: dict[str, object]) -> ShimConfig:
         log_max_files=max(1, _int(d, "log_max_files", 1)),
         console_size=console_size,
         extra_env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
+        runtime_args=tuple(runtime_args),
     )
 
 

@@ -120,7 +120,7 @@ class Runtime:
 
     def _run(self, args: Sequence[str], stdio: tuple[int, int, int]) -> int:
         cfg = self._cfg
-        argv = ["--root", cfg.runtime_root, "--log", self._log, "--log-format", "json", *args]
+        argv = [*cfg.runtime_args, "--root", cfg.runtime_root, "--log", self._log, "--log-format", "json", *args]
         env = dict(os.environ)
         env.update(cfg.extra_env)
         runtime_main = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
+from dockyard.idmaps import IdMaps
 from dockyard.mount.types import Mount
 
 __all__ = ["Snapshotter", "WhiteoutStyle"]
@@ -24,6 +25,8 @@ class Snapshotter(Protocol):
     """
 
     whiteout_style: WhiteoutStyle
+    # Owners are stored shifted into this range (``userns-remap``); None: as the layers say.
+    ids: IdMaps | None
 
     def prepare(self, key: str, parent: str | None) -> list[Mount]: ...
 

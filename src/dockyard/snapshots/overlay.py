@@ -10,6 +10,7 @@ import os
 import shutil
 
 from dockyard import errors
+from dockyard.idmaps import IdMaps
 from dockyard.mount.types import Mount
 from dockyard.snapshots.api import WhiteoutStyle
 from dockyard.snapshots.index import SnapshotIndex, SnapshotInfo
@@ -41,8 +42,9 @@ class _DirSnapshotter:
 
     whiteout_style: WhiteoutStyle = "overlay"
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, ids: IdMaps | None = None) -> None:
         self.root = root
+        self.ids = ids
         self._dirs = root
         os.makedirs(root, exist_ok=True)
         self.index = SnapshotIndex(os.path.join(root, "metadata.db"))
@@ -69,6 +71,8 @@ class _DirSnapshotter:
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(os.path.join(d, "fs"), 0o755)
             os.chmod(os.path.join(d, "fs"), 0o755)
+            if self.ids is not None:  # a remapped root owns its / (an overlay's / is its upper's)
+                os.chown(os.path.join(d, "fs"), *self.ids.root)
             os.makedirs(os.path.join(d, "work"), 0o700)
             self._populate(info)
         except BaseException:

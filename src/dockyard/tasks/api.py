@@ -54,6 +54,7 @@ class TaskSpec:
     log_max_files: int = 1
     console_size: tuple[int, int] | None = None  # (height, width)
     extra_env: dict[str, str] = field(default_factory=dict)
+    runtime_args: tuple[str, ...] = ()  # global options before each runtime command, e.g. --systemd-cgroup
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ def spec_to_json(spec: TaskSpec) -> dict[str, object]:
         "log_max_files": spec.log_max_files,
         "console_size": list(spec.console_size) if spec.console_size else None,
         "extra_env": dict(spec.extra_env),
+        "runtime_args": list(spec.runtime_args),
     }
 
 

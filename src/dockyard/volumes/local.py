@@ -58,15 +58,26 @@ def _now() -> str:
 class LocalDriver:
     name = "local"
 
-    def __init__(self, root: str, store: VolumeStore, mounter: VolumeMounter) -> None:
+    def __init__(
+        self, root: str, store: VolumeStore, mounter: VolumeMounter, owner: tuple[int, int] | None = None
+    ) -> None:
         self.root = root
         self._store = store
         self._mounter = mounter
+        self._owner = owner  # a remapped root's uid/gid (userns-remap) owns new volumes
         self._lock = threading.Lock()
         os.makedirs(root, mode=0o701, exist_ok=True)
 
     def data_dir(self, name: str) -> str:
         return os.path.join(self.root, name, "_data")
+
+    def _make_data_dir(self, name: str) -> str:
+        path = self.data_dir(name)
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            if self._owner is not None:
+                os.chown(path, *self._owner)
+        return path
 
     def _volume(self, row: VolumeRow) -> Volume:
         return Volume(
@@ -87,7 +98,7 @@ class LocalDriver:
                 return self._volume(existing)
             # The directory comes first: a crash before the row leaves an unused directory, never a
             # volume without one. A leftover directory of that name is reused, data and all.
-            os.makedirs(self.data_dir(name), mode=0o755, exist_ok=True)
+            self._make_data_dir(name)
             row = VolumeRow(name=name, driver=self.name, created_at=_now(), labels=dict(labels), options=dict(options))
             self._store.add_volume(row)
             return self._volume(row)
@@ -103,8 +114,7 @@ class LocalDriver:
 
     def mount(self, name: str) -> str:
         vol = self.get(name)
-        path = self.data_dir(name)
-        os.makedirs(path, mode=0o755, exist_ok=True)
+        path = self._make_data_dir(name)
         opts = parse_local_options(vol.options)
         if opts is not None:
             with self._lock:

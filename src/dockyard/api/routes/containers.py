@@ -14,17 +14,30 @@ from dockyard import errors
 from dockyard.api.app import Route, json_response, qbool, qint, read_json
 from dockyard.api.filters import parse_filters
 from dockyard.api.hijack import frame, hijack
+from dockyard.containers.security_opts import parse_security_opts
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.containers import AttachOptions
 from dockyard.engine.logs import LogReader
 from dockyard.engine.timefmt import parse_rfc3339, parse_since
 
-__all__ = ["inspect_json", "list_json", "routes"]
+__all__ = ["apparmor_profile", "inspect_json", "list_json", "routes"]
 
 
 def _command(rec: ContainerRecord) -> str:
     parts = [rec.path, *rec.args] if rec.path else list(rec.args)
     return " ".join(parts)
+
+
+def apparmor_profile(rec: ContainerRecord, engine: Any) -> str:
+    """``AppArmorProfile``: what the container runs under, "" when the host has no AppArmor (as in Docker)."""
+    isolation = getattr(engine.containers, "isolation", None)
+    if isolation is None:
+        return ""
+    try:
+        named = parse_security_opts(rec.host_config.get("SecurityOpt") or ()).apparmor_profile
+    except errors.InvalidArgument:
+        named = ""  # refused at start; inspect still answers
+    return str(isolation.apparmor.choose(named, bool(rec.host_config.get("Privileged"))))
 
 
 def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
@@ -47,7 +60,7 @@ def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "AppArmorProfile": apparmor_profile(rec, engine),
         "ExecIDs": list(rec.exec_ids) or None,
         "HostConfig": dict(rec.host_config),
         "GraphDriver": graph or {"Data": {"MergedDir": merged}, "Name": "overlay2"},

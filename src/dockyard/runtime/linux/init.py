@@ -14,11 +14,12 @@ import signal
 from typing import NamedTuple, NoReturn
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.linux import console, libc, namespaces, process, rootfs, seccomp
+from dockyard.runtime.linux import apparmor, console, libc, namespaces, process, rootfs, seccomp
 from dockyard.runtime.mountinfo import CgroupLayout
 from dockyard.runtime.paths import ExecutableNotFound, ExecutablePermissionDenied, find_executable, path_from_env
 from dockyard.runtime.seccomp import Seccomp
 from dockyard.runtime.spec import Process, Spec
+from dockyard.runtime.sysctls import sysctl_namespace
 
 __all__ = ["ExecArgs", "InitArgs", "NotJoined", "error_kind", "exec_child", "init_child"]
 
@@ -44,6 +45,7 @@ class InitArgs(NamedTuple):
     new_pid_namespace: bool = False  # unshare pid inside the user namespace and fork the init
     maps_fd: int = -1
     hooks_fd: int = -1  # >= 0: stop after creating namespaces while the parent runs prestart/createRuntime hooks
+    late_cgroups: bool = False  # the cgroups exist only once the parent has joined us (systemd makes them then)
 
 
 class ExecArgs(NamedTuple):
@@ -113,12 +115,16 @@ def _install_seccomp(profile: Seccomp | None) -> None:
 
 
 def _become(proc: Process, allowed_caps: int, profile: Seccomp | None) -> str:
-    """rlimits, user, capabilities, cwd, seccomp; returns the resolved program path.
+    """AppArmor, rlimits, user, capabilities, cwd, seccomp; returns the resolved program path.
 
-    Like runc: without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the
-    capabilities are dropped; with it, as late as possible. Either way what runs after it (our
-    own last syscalls up to execve) is what any sane profile allows.
+    Like runc: the AppArmor profile is requested first (it takes effect at execve), while we still
+    hold every capability and no filter can refuse the write. Without no_new_privs the seccomp
+    filter needs CAP_SYS_ADMIN, so it goes in before the capabilities are dropped; with it, as
+    late as possible. Either way what runs after it (our own last syscalls up to execve) is what
+    any sane profile allows.
     """
+    if proc.apparmor_profile:
+        apparmor.change_onexec(proc.apparmor_profile)
     process.apply_rlimits(proc.rlimits)
     if not proc.no_new_privileges:
         _install_seccomp(profile)
@@ -184,10 +190,18 @@ def init_child(a: InitArgs) -> NoReturn:
         process.prctl_pdeathsig(signal.SIGKILL)
         os.umask(0o022)  # runc's default for what we create and for the process (process.user.umask overrides)
         allowed = process.host_cap_mask()
+        # Now, while we are host root: a root mapped into a user namespace may not lower it.
+        process.set_oom_score_adj(a.process.oom_score_adj)
         for kind, fd in a.join_fds:
             namespaces.join(fd, kind)
             os.close(fd)
+        early: frozenset[str] = frozenset()
         if a.user_namespace:
+            # Namespaces joined by path belong to the host's user namespace: their sysctls can only be
+            # written from here, before we leave it (a root mapped into a new one may not).
+            joined_kinds = {kind for kind, _ in a.join_fds}
+            early = frozenset(k for k, _ in a.spec.sysctl if sysctl_namespace(k) in joined_kinds)
+            rootfs.write_sysctls((k, v) for k, v in a.spec.sysctl if k in early)
             _enter_user_namespace(a)
         joined = False
         if "cgroup" in a.new_namespaces:  # the namespace's root is the cgroup we are in when unsharing
@@ -206,6 +220,9 @@ def init_child(a: InitArgs) -> NoReturn:
             if os.read(a.hooks_fd, 1) != b"1":
                 raise RuntimeError("a prestart or createRuntime hook failed")
             os.close(a.hooks_fd)
+        if a.late_cgroups and not joined:  # /sys/fs/cgroup binds them
+            _wait_joined(a.joined_fd)
+            joined = True
         rootfs.prepare_rootfs(spec, a.rootfs, a.bundle, a.cgroup_paths, a.layout)
         _run_container_hooks("createContainer", spec, a)
         if a.no_pivot:
@@ -215,8 +232,7 @@ def init_child(a: InitArgs) -> NoReturn:
         os.setsid()
         if proc.terminal:
             _setup_tty(proc, sock_fd, bind_console=True)
-        rootfs.finish_rootfs(spec)
-        process.set_oom_score_adj(proc.oom_score_adj)
+        rootfs.finish_rootfs(spec, early)
         path = _become(proc, allowed, spec.seccomp)
         if not joined:
             _wait_joined(a.joined_fd)
@@ -247,6 +263,8 @@ def exec_child(a: ExecArgs) -> NoReturn:
         process.prctl_pdeathsig(signal.SIGKILL)
         os.umask(0o022)
         allowed = process.host_cap_mask()
+        # Now, while we are host root: a root mapped into a user namespace may not lower it.
+        process.set_oom_score_adj(a.process.oom_score_adj)
         proc = a.process
         # The socket lives on the host: connect before entering the container's mount namespace.
         sock_fd = console.connect_console_socket(a.console_socket) if proc.terminal else -1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterable
 
 from dockyard.runtime.devices import DEFAULT_DEVICES, DEFAULT_SYMLINKS, dev_is_ours
 from dockyard.runtime.linux import libc
@@ -197,11 +198,19 @@ def _readonly(path: str) -> None:
     libc.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | _locked_flags(path))
 
 
-def finish_rootfs(spec: Spec) -> None:
-    """After pivot_root: sysctls (while /proc/sys is writable), read-only and masked paths, read-only /."""
-    for key, value in spec.sysctl:
+def write_sysctls(sysctls: Iterable[tuple[str, str]]) -> None:
+    """Write through /proc/sys, which shows the namespaces of the writer (net and ipc keys)."""
+    for key, value in sysctls:
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+
+
+def finish_rootfs(spec: Spec, written: frozenset[str] = frozenset()) -> None:
+    """After pivot_root: sysctls (while /proc/sys is writable), read-only and masked paths, read-only /.
+
+    ``written`` names sysctls already set (before entering a user namespace).
+    """
+    write_sysctls((k, v) for k, v in spec.sysctl if k not in written)
     for path in spec.readonly_paths:
         _readonly(path)
     for path in spec.masked_paths:
