@@ -23,11 +23,12 @@ from typing import Any, Protocol
 from dockyard import errors
 from dockyard.containers.create_request import ContainerConfig, EndpointConfig, HostConfig, NetworkingConfig
 from dockyard.containers.store import ContainerRecord
-from dockyard.engine.hooks import none_network_settings
+from dockyard.engine.hooks import endpoint_settings, none_network_settings
 from dockyard.engine.timefmt import now_rfc3339
 from dockyard.network import files as netfiles
 from dockyard.network import iptables, nftrules
 from dockyard.network.dns import DnsServer
+from dockyard.network.dns_redirect import choose_dns_redirect
 from dockyard.network.hostroutes import host_route_subnets
 from dockyard.network.ipam import AddressPool, NetworkRecord, NetworkStore, mac_for, pick_subnet
 from dockyard.network.links import link_env, parse_link
@@ -63,6 +64,12 @@ class NetworkOptions:
     ip_masq: bool = True
     mtu: int = 1500
     firewall: str = "nftables"  # or "iptables": which scripts the plumber is given
+    # nftables: seconds between checks of iptables' FORWARD policy (Docker, ufw or firewalld may
+    # set it to DROP after we start); 0 checks only when the rules change.
+    guard_interval: float = 30.0
+    # Steer 127.0.0.11:53 to the DNS server's own ports with a DNAT rule in each container (as
+    # Docker does), leaving port 53 to the container; off: the server binds port 53 itself.
+    dns_redirect: bool = True
 
     @property
     def nft_table(self) -> str:
@@ -101,25 +108,13 @@ def _is_bridged(mode: str) -> bool:
 
 
 def _empty_endpoint(net: NetworkRecord, ep: EndpointConfig | None, aliases: Sequence[str]) -> dict[str, Any]:
-    ipam: dict[str, Any] | None = None
-    if ep is not None and ep.ipv4_address:
-        ipam = {"IPv4Address": ep.ipv4_address}
-    return {
-        "IPAMConfig": ipam,
-        "Links": list(ep.links) if ep and ep.links else None,
-        "Aliases": list(aliases) or None,
-        "MacAddress": ep.mac_address if ep else "",
-        "NetworkID": net.id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DriverOpts": None,
-        "DNSNames": None,
-    }
+    return endpoint_settings(
+        net.id,
+        ipam_config={"IPv4Address": ep.ipv4_address} if ep is not None and ep.ipv4_address else None,
+        links=list(ep.links) if ep and ep.links else None,
+        aliases=list(aliases) or None,
+        mac_address=ep.mac_address if ep else "",
+    )
 
 
 def _settings_shell() -> dict[str, Any]:
@@ -138,9 +133,11 @@ class NetworkService:
         self._containers: ContainerSource | None = None
         self._sandboxes: dict[str, _Sandbox] = {}
         self._reserver = PortReserver()
-        self._applied = ""  # the nft script last loaded
+        self._applied: list[str] = []  # the scripts last loaded, as _rules_scripts made them
+        self._guard_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._host_resolv = self._read_host_resolv()
+        self._dns_redirect = choose_dns_redirect(opts.firewall) if opts.dns_redirect else None
         self.events: Callable[[str, str, Mapping[str, str]], None] | None = None
 
     def bind_containers(self, containers: ContainerSource) -> None:
@@ -256,6 +253,15 @@ class NetworkService:
                 if alloc.container_id not in self._sandboxes:
                     self._store.release(alloc.network_id, alloc.container_id)
             await self._apply_rules(force=True)
+        if self._opts.firewall != "iptables" and self._opts.guard_interval > 0 and self._guard_task is None:
+            self._guard_task = asyncio.get_running_loop().create_task(self._watch_forward_policy())
+
+    async def _watch_forward_policy(self) -> None:
+        while True:
+            await asyncio.sleep(self._opts.guard_interval)
+            async with self._lock:
+                bridges, _ = self._rule_inputs()
+                await self._apply_guard(iptables.render_guard(self._iptables_layout(), bridges))
 
     def _sandbox_from_settings(self, rec: ContainerRecord, ns_path: str) -> _Sandbox:
         ns = rec.network_settings or {}
@@ -288,6 +294,11 @@ class NetworkService:
 
     async def shutdown(self) -> None:
         """Daemon stop: containers keep running; only the DNS sockets and port holds go."""
+        if self._guard_task is not None:
+            self._guard_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._guard_task
+            self._guard_task = None
         for sb in self._sandboxes.values():
             if sb.dns is not None:
                 sb.dns.close()
@@ -295,7 +306,17 @@ class NetworkService:
 
     # --- rules -----------------------------------------------------------------------------
 
-    def _rules_script(self) -> str:
+    def _rules_scripts(self) -> list[str]:
+        """What the plumber loads, in order: with nftables, the iptables FORWARD guard then our table."""
+        bridges, publishes = self._rule_inputs()
+        if self._opts.firewall == "iptables":
+            return [iptables.render_rules(self._iptables_layout(), bridges, publishes)]
+        return [
+            iptables.render_guard(self._iptables_layout(), bridges),
+            nftrules.render_table(self._opts.nft_table, bridges, publishes),
+        ]
+
+    def _rule_inputs(self) -> tuple[list[nftrules.BridgeRules], list[nftrules.Publish]]:
         nets = [n for n in self._store.all() if n.driver == "bridge"]
         bridges = [
             nftrules.BridgeRules(
@@ -318,20 +339,25 @@ class NetworkService:
                 continue
             for p in sb.ports:
                 publishes.append(nftrules.Publish(p.proto, p.host_ip, p.host_port, target.address, p.container_port))
-        if self._opts.firewall == "iptables":
-            return iptables.render_rules(self._iptables_layout(), bridges, publishes)
-        return nftrules.render_table(self._opts.nft_table, bridges, publishes)
+        return bridges, publishes
 
     def _iptables_layout(self) -> iptables.ChainLayout:
         return iptables.ChainLayout(iptables.chain_prefix(self._opts.bridge))
 
     async def _apply_rules(self, force: bool = False) -> None:
-        # Most starts publish nothing: skip nft when the table wouldn't change.
-        script = self._rules_script()
-        if script == self._applied and not force:
+        # Most starts publish nothing: skip nft when the table wouldn't change (and the guard, which
+        # depends on the networks only, when they don't).
+        scripts = self._rules_scripts()
+        if scripts == self._applied and not force:
             return
         try:
-            await asyncio.to_thread(self._plumber.apply_rules, script)
+            for i, script in enumerate(scripts):
+                if not force and i < len(self._applied) and self._applied[i] == script:
+                    continue
+                if iptables.is_script(script) and self._opts.firewall != "iptables":
+                    await self._apply_guard(script)
+                else:
+                    await asyncio.to_thread(self._plumber.apply_rules, script)
         except errors.Unavailable:
             # Without nft (or iptables), networks still work (no masquerade); publishing ports can't.
             if any(sb.ports for sb in self._sandboxes.values()):
@@ -339,15 +365,24 @@ class NetworkService:
             log.warning(
                 "%s is missing: no NAT rules loaded; published ports and masquerading are off", self._opts.firewall
             )
-        self._applied = script
+        self._applied = scripts
+
+    async def _apply_guard(self, script: str) -> None:
+        # Best effort: our nft table still loads, and a host without the DROP policy needs no guard.
+        try:
+            await asyncio.to_thread(self._plumber.apply_rules, script)
+        except (errors.DockyardError, OSError) as e:
+            log.warning("could not check or extend iptables' FORWARD chain: %s", e)
 
     async def teardown_all(self) -> None:
         """Remove the rules table and the default bridge (tests and uninstall)."""
+        delete_ipt = iptables.render_delete(self._iptables_layout())
         if self._opts.firewall == "iptables":
-            script = iptables.render_delete(self._iptables_layout())
-        else:
-            script = nftrules.delete_table(self._opts.nft_table)
-        await asyncio.to_thread(self._plumber.apply_rules, script)
+            await asyncio.to_thread(self._plumber.apply_rules, delete_ipt)
+            return
+        await asyncio.to_thread(self._plumber.apply_rules, nftrules.delete_table(self._opts.nft_table))
+        with contextlib.suppress(errors.Unavailable):  # the guard, if it was ever loaded
+            await asyncio.to_thread(self._plumber.apply_rules, delete_ipt)
 
     # --- network use cases -------------------------------------------------------------------
 
@@ -793,7 +828,7 @@ class NetworkService:
     async def _start_dns(self, sb: _Sandbox) -> None:
         # --dns servers become the embedded server's upstreams (as in Docker); else the host's.
         servers = list(sb.upstreams) or netfiles.host_nameservers(self._host_resolv)[0]
-        server = DnsServer(sb.ns_path, lambda name: self._lookup(sb.container_id, name), servers)
+        server = DnsServer(sb.ns_path, lambda name: self._lookup(sb.container_id, name), servers, self._dns_redirect)
         await server.start()
         sb.dns = server
 

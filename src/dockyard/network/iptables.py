@@ -7,6 +7,9 @@ chain declared in the input is flushed and refilled, every other chain (the host
 own rules) stays as it is. The jumps are inserted only when ``iptables-save`` shows
 them missing, so reapplying never duplicates them.
 
+With the nftables backend the FORWARD chain alone is kept here too, while the host's
+FORWARD policy is DROP (:func:`render_guard`).
+
 The generators are pure; :class:`IptablesFirewall` runs the two binaries.
 """
 
@@ -24,9 +27,14 @@ __all__ = [
     "ChainLayout",
     "IptablesFirewall",
     "chain_prefix",
+    "forward_policy",
+    "forward_rules",
+    "guard_in_place",
+    "is_script",
     "parse_script",
     "render_cleanup",
     "render_delete",
+    "render_guard",
     "render_restore",
     "render_rules",
 ]
@@ -77,21 +85,39 @@ def _rules(layout: ChainLayout, bridges: Sequence[BridgeRules], publishes: Seque
             f"-A {layout.publish} {match}-p {p.proto} -m {p.proto} --dport {p.host_port} "
             f"-j DNAT --to-destination {p.address}:{p.container_port}"
         )
-    filt: list[str] = []
-    names = [b.bridge for b in bridges]
     post = layout.postrouting
     for b in bridges:
         # Published on 127.0.0.1: the DNATed packet leaves with a loopback source (route_localnet).
         nat.append(f"-A {post} -s 127.0.0.0/8 -o {b.bridge} -j MASQUERADE")
-        # Hairpin: a container reaching a port published by a neighbour on the same bridge.
+        # Hairpin: a container reaching a port published on its own bridge through a host address.
         nat.append(f"-A {post} -s {b.subnet} -o {b.bridge} -m conntrack --ctstate DNAT -j MASQUERADE")
         if b.masquerade and not b.internal:
             nat.append(f"-A {post} -s {b.subnet} ! -o {b.bridge} -j MASQUERADE")
+    return {"nat": nat, "filter": forward_rules(layout, bridges)}
+
+
+def forward_rules(layout: ChainLayout, bridges: Sequence[BridgeRules]) -> list[str]:
+    """Our FORWARD chain: nftrules' order (internal networks closed, replies and published ports
+    pass, networks isolated from each other), then what a bridge may send is accepted, so the
+    bridges keep working under a FORWARD policy of DROP (Docker's DOCKER-FORWARD does the same)."""
+    fwd = layout.forward
+    out: list[str] = []
+    for b in bridges:
         if b.internal:
-            filt.append(f"-A {layout.forward} -i {b.bridge} ! -o {b.bridge} -j DROP")
-            filt.append(f"-A {layout.forward} ! -i {b.bridge} -o {b.bridge} -j DROP")
-        filt.extend(f"-A {layout.forward} -i {b.bridge} -o {other} -j DROP" for other in names if other != b.bridge)
-    return {"nat": nat, "filter": filt}
+            out.append(f"-A {fwd} -i {b.bridge} ! -o {b.bridge} -j DROP")
+            out.append(f"-A {fwd} ! -i {b.bridge} -o {b.bridge} -j DROP")
+    for b in bridges:
+        out.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+        out.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate DNAT -j ACCEPT")
+    names = [b.bridge for b in bridges]
+    for b in bridges:
+        out.extend(f"-A {fwd} -i {b.bridge} -o {other} -j DROP" for other in names if other != b.bridge)
+    for b in bridges:
+        # Left after the drops above: within the bridge, and (unless internal) out of the host.
+        out.append(
+            f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT" if b.internal else f"-A {fwd} -i {b.bridge} -j ACCEPT"
+        )
+    return out
 
 
 def render_rules(layout: ChainLayout, bridges: Sequence[BridgeRules], publishes: Sequence[Publish]) -> str:
@@ -109,16 +135,53 @@ def render_rules(layout: ChainLayout, bridges: Sequence[BridgeRules], publishes:
     return "\n".join(out) + "\n"
 
 
+def render_guard(layout: ChainLayout, bridges: Sequence[BridgeRules]) -> str:
+    """For the nftables backend: our FORWARD chain in iptables' filter table, to be loaded only
+    while iptables' FORWARD policy is DROP (see :meth:`IptablesFirewall.apply`).
+
+    A drop in any base chain is final, and iptables (also iptables-nft) has a base chain of its
+    own at the forward hook: no accept in our nftables table can undo its policy. Docker, Docker's
+    installer, ufw and firewalld set that policy, so dockyard accepts its bridges' traffic there."""
+    head = [f"{_HEADER} guard {layout.prefix}", "*filter", f":{layout.forward} - [0:0]"]
+    return "\n".join([*head, *forward_rules(layout, bridges), "COMMIT"]) + "\n"
+
+
+def forward_policy(saved: str) -> str:
+    """The filter table's FORWARD policy in ``iptables-save`` output ("" when there's no such chain)."""
+    table = ""
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif table == "filter" and line.startswith(":FORWARD "):
+            return line.split()[1]
+    return ""
+
+
+def guard_in_place(script: str, saved: str) -> bool:
+    """Whether ``saved`` already has :func:`render_guard`'s chain, rule for rule, and the jump to it."""
+    _, layout = parse_script(script)
+    filt = _saved_rules(saved).get("filter", [])
+    want = [line for line in script.splitlines() if line.startswith("-A ")]
+    have = [line for line in filt if line.startswith(f"-A {layout.forward} ")]
+    return have == want and f"-A FORWARD -j {layout.forward}" in filt
+
+
 def render_delete(layout: ChainLayout) -> str:
     """A script asking to remove our chains and jumps (what's there is known only when applied)."""
     return f"{_HEADER} delete {layout.prefix}\n"
 
 
+def is_script(script: str) -> bool:
+    """Whether ``script`` is one of this module's (and not an nftables script)."""
+    return script.startswith(_HEADER + " ")
+
+
 def parse_script(script: str) -> tuple[str, ChainLayout]:
-    """``(action, layout)`` from a script made by :func:`render_rules` or :func:`render_delete`."""
+    """``(action, layout)`` from a script made by :func:`render_rules`, :func:`render_guard` or
+    :func:`render_delete`."""
     first = script.split("\n", 1)[0]
     parts = first.split()
-    if len(parts) != 4 or " ".join(parts[:2]) != _HEADER or parts[2] not in ("apply", "delete"):
+    if len(parts) != 4 or " ".join(parts[:2]) != _HEADER or parts[2] not in ("apply", "delete", "guard"):
         raise errors.InvalidArgument("not a dockyard iptables script")
     return parts[2], ChainLayout(parts[3])
 
@@ -216,14 +279,27 @@ class IptablesFirewall:
             raise errors.Internal(f"iptables-restore failed: {proc.stderr.decode(errors='replace').strip()}")
 
     def apply(self, script: str) -> None:
-        """Run a :func:`render_rules` or :func:`render_delete` script."""
-        if not self.available:
-            raise errors.Unavailable("iptables is not installed: published ports and masquerading need it")
+        """Run a :func:`render_rules`, :func:`render_guard` or :func:`render_delete` script.
+
+        A guard is loaded while the FORWARD policy is DROP and removed otherwise; without
+        iptables there is no such policy, and nothing to do."""
         action, layout = parse_script(script)
+        if not self.available:
+            if action == "guard":
+                return
+            raise errors.Unavailable("iptables is not installed: published ports and masquerading need it")
         if action == "delete":
             self.remove(layout)
-        else:
-            self._load(render_restore(script, self._saved()))
+            return
+        saved = self._saved()
+        if action == "guard" and forward_policy(saved) != "DROP":
+            text = render_cleanup(layout, saved)
+            if text:
+                self._load(text)
+            return
+        if action == "guard" and guard_in_place(script, saved):
+            return  # the periodic check mostly finds this: no reload
+        self._load(render_restore(script, saved))
 
     def remove(self, layout: ChainLayout) -> None:
         text = render_cleanup(layout, self._saved())

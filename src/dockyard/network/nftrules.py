@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["BridgeRules", "Publish", "delete_table", "render_table"]
+__all__ = ["BridgeRules", "Publish", "delete_table", "forward_rules", "render_table"]
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,15 @@ def render_table(table: str, bridges: Sequence[BridgeRules], publishes: Sequence
         match = f"ip daddr {p.host_ip} " if p.host_ip not in ("", "0.0.0.0") else ""
         publish.append(f"{match}{p.proto} dport {p.host_port} dnat to {p.address}:{p.container_port}")
     post = []
-    forward = []
-    names = [b.bridge for b in bridges]
     for b in bridges:
         br = _q(b.bridge)
         # Published on 127.0.0.1: the DNATed packet leaves with a loopback source (route_localnet).
         post.append(f"oifname {br} ip saddr 127.0.0.0/8 masquerade")
-        # Hairpin: a container reaching a port published by a neighbour on the same bridge.
+        # Hairpin: a container reaching a port published on its own bridge (by itself or a neighbour)
+        # through a host address; without this the reply would skip the NAT on its way back.
         post.append(f"oifname {br} ip saddr {b.subnet} ct status dnat masquerade")
         if b.masquerade and not b.internal:
             post.append(f"ip saddr {b.subnet} oifname != {br} masquerade")
-        if b.internal:
-            forward.append(f"iifname {br} oifname != {br} drop")
-            forward.append(f"oifname {br} iifname != {br} drop")
-        forward.extend(f"iifname {br} oifname {_q(other)} drop" for other in names if other != b.bridge)
     out = [
         f"table ip {table} {{}}",
         f"delete table ip {table}",
@@ -80,10 +75,30 @@ def render_table(table: str, bridges: Sequence[BridgeRules], publishes: Sequence
         *_chain("output", "type nat hook output priority -100; policy accept;", ["fib daddr type local jump publish"]),
         *_chain("publish", "", publish),
         *_chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post),
-        *_chain("forward", "type filter hook forward priority filter; policy accept;", forward),
+        *_chain("forward", "type filter hook forward priority filter; policy accept;", forward_rules(bridges)),
         "}",
     ]
     return "\n".join(out) + "\n"
+
+
+def forward_rules(bridges: Sequence[BridgeRules]) -> list[str]:
+    """The forward chain, in Docker's order: internal networks closed; then replies and published
+    ports (DNATed) pass, also between networks (Docker: "containers in other networks reach
+    published ports"); then one network's containers are kept from another's."""
+    out: list[str] = []
+    for b in bridges:
+        if b.internal:
+            br = _q(b.bridge)
+            out.append(f"iifname {br} oifname != {br} drop")
+            out.append(f"oifname {br} iifname != {br} drop")
+    for b in bridges:
+        br = _q(b.bridge)
+        out.append(f"oifname {br} ct state established,related accept")
+        out.append(f"oifname {br} ct status dnat accept")
+    names = [b.bridge for b in bridges]
+    for b in bridges:
+        out.extend(f"iifname {_q(b.bridge)} oifname {_q(other)} drop" for other in names if other != b.bridge)
+    return out
 
 
 def delete_table(table: str) -> str:

@@ -10,7 +10,7 @@ import subprocess
 from typing import Any, Protocol
 
 from dockyard import errors
-from dockyard.network import netns
+from dockyard.network import iptables, netns
 from dockyard.network.iptables import ChainLayout, IptablesFirewall
 
 __all__ = ["FIREWALL_BACKENDS", "LinuxPlumber", "Plumber", "choose_firewall"]
@@ -42,8 +42,8 @@ class Plumber(Protocol):
         ...
 
     def apply_rules(self, script: str) -> None:
-        """Load a rules script (nftables, or :mod:`~dockyard.network.iptables`' with that backend)
-        in one transaction."""
+        """Load a rules script (nftables, or one of :mod:`~dockyard.network.iptables`', which the
+        nftables backend uses too for its FORWARD-policy guard) in one transaction."""
         ...
 
 
@@ -143,7 +143,11 @@ class LinuxPlumber:
             finally:
                 os.close(fd)
             try:
-                ipr.link("set", index=ipr.link_lookup(ifname=host_end)[0], master=br[0], state="up")
+                host_index = ipr.link_lookup(ifname=host_end)[0]
+                ipr.link("set", index=host_index, master=br[0], state="up")
+                # Hairpin: with br_netfilter, a packet DNATed back to the container it came from
+                # (its own published port via a host address) is bridged out of the port it came in.
+                ipr.brport("set", index=host_index, mode=1)
             except BaseException:
                 with contextlib.suppress(Exception):
                     ipr.link("del", ifname=host_end)
@@ -189,8 +193,9 @@ class LinuxPlumber:
                 firewall.remove(iptables_layout)
 
     def apply_rules(self, script: str) -> None:
-        if self._iptables is not None:
-            self._iptables.apply(script)
+        if self._iptables is not None or iptables.is_script(script):
+            # Also with nftables: the guard for an iptables FORWARD policy of DROP.
+            (self._iptables or IptablesFirewall()).apply(script)
             return
         if self._nft is None:
             raise errors.Unavailable("nft is not installed: published ports and masquerading need nftables")
