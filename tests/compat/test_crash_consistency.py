@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -34,6 +35,16 @@ def processes_mentioning(root: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def _logs_show(d: DaemonProcess, name: str, text: str, timeout: float = 20) -> bool:
+    """Whether ``text`` shows up in the logs: the command writes it shortly after start returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in docker(d, "logs", name).stdout:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def restart_at(d: DaemonProcess, point: str) -> None:
@@ -66,7 +77,7 @@ def test_crash_during_create_or_start(own_daemon: DaemonProcess, point: str) -> 
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 assert b"spare" in f.read(), "a shim of the crashed start is still running"
         assert docker(d, "start", "victim").returncode == 0
-        assert "alive" in docker(d, "logs", "victim").stdout
+        assert _logs_show(d, "victim", "alive")
         assert docker(d, "rm", "-f", "victim").returncode == 0
     assert mounts_under(d.data_root) == []
     assert mounts_under(d.exec_root) == []
