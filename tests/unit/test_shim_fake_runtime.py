@@ -197,3 +197,29 @@ def test_exec_and_linger(make_task: MakeTask) -> None:
     assert not (Path(spec.state_dir) / "shim.sock").exists()
     status = run(ShimTaskManager().exit_status(spec.container_id, spec.state_dir))
     assert status is not None and status.code == 143
+
+
+def test_exec_output_survives_the_end_of_stdin_racing_the_exit(make_task: MakeTask) -> None:
+    """`docker exec -i ... </dev/null`: the client's end of stdin reaches the shim about when the
+    process exits. The shim must not close the stream with that frame unread: a unix socket closed
+    with unread data resets the peer, and the daemon would lose output it had not read yet."""
+    _, task = make_task(["sleep", "100"])
+
+    async def scenario() -> list[bytes]:
+        await task.start()
+        outputs = []
+        for i in range(40):
+            spec = ExecSpec(f"e{i}", {"args": ["sh", "-c", "echo out"], "env": ENV, "cwd": "/"}, open_stdin=True)
+            proc = await task.exec(spec)
+            stream = await proc.attach(stdin=True, stdout=True, stderr=True)
+            await proc.start()
+            await stream.close_stdin()
+            outputs.append((await read_all(stream))[STDOUT])
+            await stream.close()
+            assert (await proc.wait()).code == 0
+            await proc.delete()
+        await task.kill(signal.SIGKILL)
+        return outputs
+
+    outputs = run(scenario(), timeout=60)
+    assert outputs == [b"out\n"] * 40, f"{outputs.count(b'')} of 40 outputs lost"

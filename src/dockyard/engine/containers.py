@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dockyard import errors
+from dockyard.containers import logdrivers
 from dockyard.containers.cgroup_parent import validate_cgroup_parent
 from dockyard.containers.store import ContainerRecord, ContainerState, ContainerStore
 from dockyard.engine import containerspec
@@ -260,7 +261,7 @@ class ContainerService:
                 args=tuple(merged.args),
                 runtime=runtime_name,
                 snapshot_parent=parent,
-                log_path=os.path.join(cdir, f"{cid}-json.log") if merged.log_driver == "json-file" else "",
+                log_path=logdrivers.log_path(cdir, merged.log_driver, cid),
                 hostname_path=files["hostname"],
                 hosts_path=files["hosts"],
                 resolv_conf_path=files["resolv.conf"],
@@ -317,6 +318,8 @@ class ContainerService:
             failpoint("start:after-mount")
             extra_mounts = await self.volumes.mounts_for_start(rec, rootfs)
             netns, net_settings = await self.networks.on_start(rec)
+            if donor := containerspec.joined_container(rec.host_config):
+                rec = _replace_record(rec, config=containerspec.with_identity_of(rec.config, self.get(donor).config))
             if self.remap is not None and netns and netns.startswith("/") and not _host_userns(rec):
                 await asyncio.to_thread(prime_netns, netns)
             net_started = True
@@ -338,7 +341,11 @@ class ContainerService:
             _atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             tty = bool(rec.config.get("Tty"))
             log_cfg = rec.host_config.get("LogConfig") or {}
-            opts = {**self._log_opts, **(log_cfg.get("Config") or {})}
+            opts = {
+                **logdrivers.rotation_defaults(log_cfg.get("Type", "")),
+                **self._log_opts,
+                **(log_cfg.get("Config") or {}),
+            }
             tspec = TaskSpec(
                 container_id=rec.id,
                 bundle=bundle,

@@ -14,11 +14,12 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.containers import create_request as creq
+from dockyard.containers import logdrivers, naming, signals, specgen, user
 from dockyard.containers import merge as merging
-from dockyard.containers import naming, signals, specgen, user
 from dockyard.containers.cgroup_parent import cgroups_path
 from dockyard.containers.exitcodes import classify_start_error
 from dockyard.containers.hostconfig_defaults import DaemonDefaults, apply_daemon_defaults
+from dockyard.containers.netmode import check_network_mode_conflicts
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.isolation import Isolation, StartIsolation
 from dockyard.idmaps import IdMaps
@@ -31,12 +32,14 @@ __all__ = [
     "display_ref",
     "generate",
     "generate_name",
+    "joined_container",
     "merge",
     "new_id",
     "parse",
     "parse_signal",
     "start_failure",
     "validate_name",
+    "with_identity_of",
     "write_network_files",
 ]
 
@@ -103,11 +106,13 @@ def daemon_defaults(runtime: str, log_driver: str) -> DaemonDefaults:
 
 
 def merge(req: creq.CreateRequest, image_config: Mapping[str, Any], defaults: DaemonDefaults) -> Merged:
+    check_network_mode_conflicts(req.config, req.host_config)
     cfg = merging.merge_image_config(req.config, image_config)
     hc = apply_daemon_defaults(req.host_config, defaults)
     if hc.network_mode in ("", "default"):
         # Like Docker: no mode means the default bridge network; the network service validates the rest.
         hc = creq.with_network_mode(hc, DEFAULT_NETWORK_MODE)
+    logdrivers.validate(hc.log_config.type, hc.log_config.config)
     argv = merging.process_args(cfg)
     if not argv:
         raise errors.InvalidArgument("no command specified")
@@ -212,6 +217,18 @@ def generate(
         apparmor_profile=iso.apparmor_profile,
     )
     return specgen.generate_spec(inp)
+
+
+def joined_container(host_config: Mapping[str, Any]) -> str:
+    """The container whose network namespace ``NetworkMode: container:<ref>`` joins, or ``""``."""
+    mode = str(host_config.get("NetworkMode") or "")
+    return mode.split(":", 1)[1] if mode.startswith("container:") else ""
+
+
+def with_identity_of(config: Mapping[str, Any], donor: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the host and domain name of the container whose network it joins: moby
+    copies them at every start, so hostname, /etc/hostname and $HOSTNAME match the donor's."""
+    return {**config, "Hostname": donor.get("Hostname") or "", "Domainname": donor.get("Domainname") or ""}
 
 
 def start_failure(message: str, command: str) -> errors.DockyardError:

@@ -126,7 +126,7 @@ class Engine:
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "none"],
                 "Authorization": None,
-                "Log": ["json-file", "none"],
+                "Log": ["json-file", "local", "none"],
             },
             "MemoryLimit": True,
             "SwapLimit": True,

@@ -1011,7 +1011,11 @@ class NetworkService:
         )
 
     def _copy_files(self, source: ContainerRecord, rec: ContainerRecord) -> None:
-        for src, dst in ((source.hosts_path, rec.hosts_path), (source.resolv_conf_path, rec.resolv_conf_path)):
+        for src, dst in (
+            (source.hostname_path, rec.hostname_path),
+            (source.hosts_path, rec.hosts_path),
+            (source.resolv_conf_path, rec.resolv_conf_path),
+        ):
             with contextlib.suppress(OSError), open(src) as f:
                 _write(dst, f.read())
 

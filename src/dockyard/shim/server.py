@@ -93,6 +93,7 @@ class _Conn:
         self.streams: frozenset[int] = frozenset()
         self.stdin = False
         self.close_when_flushed = False
+        self.output_done = False  # attach: all output sent, our side shut down, waiting for the client's close
         self.closed = False
 
 
@@ -250,7 +251,7 @@ class Shim:
             self._attach_input(conn)
 
     def _send(self, conn: _Conn, data: bytes) -> None:
-        if conn.closed:
+        if conn.closed or conn.output_done:
             return
         conn.outbuf += data
         self._flush(conn)
@@ -270,10 +271,27 @@ class Shim:
         if conn.proc is not None and conn.proc.paused and len(conn.outbuf) < LOW_WATER:
             self._maybe_resume(conn.proc)
         if not conn.outbuf and conn.close_when_flushed:
-            self._close_conn(conn)
+            if conn.mode == "attach":
+                self._end_output(conn)
+            else:
+                self._close_conn(conn)
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbuf else 0)
         self.sel.modify(conn.sock, events, lambda m, c=conn: self._on_conn(c, m))
+
+    def _end_output(self, conn: _Conn) -> None:
+        """An attach stream's output is complete: shut our side down and close once the client
+        closes its own. Closing at once can leave a frame of the client's unread (its end of
+        stdin, sent as the process exits), and a unix socket closed with unread data resets
+        the peer, which then loses output it has received but not yet read."""
+        conn.close_when_flushed = False
+        conn.output_done = True
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close_conn(conn)
+            return
+        self.sel.modify(conn.sock, selectors.EVENT_READ, lambda m, c=conn: self._on_conn(c, m))
 
     def _close_conn(self, conn: _Conn) -> None:
         if conn.closed:

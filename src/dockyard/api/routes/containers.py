@@ -14,6 +14,7 @@ from dockyard import errors
 from dockyard.api.app import Route, json_response, qbool, qint, read_json
 from dockyard.api.filters import parse_filters
 from dockyard.api.hijack import frame, hijack
+from dockyard.containers import logdrivers
 from dockyard.containers.security_opts import parse_security_opts
 from dockyard.containers.store import ContainerRecord
 from dockyard.engine.containers import AttachOptions
@@ -53,7 +54,7 @@ def inspect_json(rec: ContainerRecord, engine: Any) -> dict[str, Any]:
         "ResolvConfPath": rec.resolv_conf_path,
         "HostnamePath": rec.hostname_path,
         "HostsPath": rec.hosts_path,
-        "LogPath": rec.log_path,
+        "LogPath": logdrivers.inspect_log_path((rec.host_config.get("LogConfig") or {}).get("Type", ""), rec.log_path),
         "Name": "/" + rec.name,
         "RestartCount": rec.restart_count,
         "Driver": graph.get("Name", "overlay2"),

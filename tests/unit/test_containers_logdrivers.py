@@ -1,0 +1,55 @@
+"""Log driver names and options as dockerd checks them at create, and where dockyard keeps logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard import errors
+from dockyard.containers import logdrivers
+
+
+@pytest.mark.parametrize("driver", ["", "json-file", "local", "none", "syslog", "journald", "gelf", "fluentd"])
+def test_known_drivers_are_accepted(driver: str) -> None:
+    logdrivers.validate(driver, {})
+
+
+def test_an_unknown_driver_is_rejected_like_dockerd() -> None:
+    with pytest.raises(errors.InvalidArgument, match=r"^logger: no log driver named 'nosuch' is registered$"):
+        logdrivers.validate("nosuch", {})
+
+
+def test_options_of_json_file_and_local() -> None:
+    logdrivers.validate("json-file", {"max-size": "10m", "max-file": "3", "compress": "true", "labels": "a"})
+    logdrivers.validate("", {"env": "A", "env-regex": "^A", "labels-regex": "^l", "tag": "x"})  # "": json-file
+    logdrivers.validate("local", {"max-size": "10m", "max-file": "3", "compress": "false"})
+    with pytest.raises(errors.InvalidArgument, match=r"^unknown log opt 'bogus' for json-file log driver$"):
+        logdrivers.validate("json-file", {"max-size": "1m", "bogus": "1"})
+    with pytest.raises(errors.InvalidArgument, match=r"^unknown log opt 'tag' for log driver local$"):
+        logdrivers.validate("local", {"tag": "x"})
+    logdrivers.validate("syslog", {"syslog-address": "udp://127.0.0.1:514"})  # not checked: not implemented here
+    logdrivers.validate("none", {"anything": "goes"})
+
+
+def test_logging_mode_and_buffer_size() -> None:
+    logdrivers.validate("json-file", {"mode": "non-blocking", "max-buffer-size": "4m"})
+    logdrivers.validate("local", {"mode": "blocking"})
+    with pytest.raises(errors.InvalidArgument, match=r"^logger: logging mode not supported: sometimes$"):
+        logdrivers.validate("json-file", {"mode": "sometimes"})
+    with pytest.raises(errors.InvalidArgument, match=r"only supported with 'mode=non-blocking'"):
+        logdrivers.validate("json-file", {"max-buffer-size": "4m"})
+
+
+def test_log_files_and_what_inspect_shows() -> None:
+    cid = "c" * 64
+    assert logdrivers.log_path("/d", "json-file", cid) == f"/d/{cid}-json.log"
+    assert logdrivers.log_path("/d", "", cid) == f"/d/{cid}-json.log"
+    assert logdrivers.log_path("/d", "local", cid) == f"/d/{cid}-local.log"
+    for driver in ("none", "syslog", "journald"):
+        assert logdrivers.log_path("/d", driver, cid) == ""
+    assert logdrivers.inspect_log_path("json-file", "/d/x-json.log") == "/d/x-json.log"
+    assert logdrivers.inspect_log_path("local", "/d/x-local.log") == ""  # private to the daemon, as in dockerd
+
+
+def test_local_rotates_by_default() -> None:
+    assert logdrivers.rotation_defaults("local") == {"max-size": "20m", "max-file": "5"}
+    assert logdrivers.rotation_defaults("json-file") == {}
