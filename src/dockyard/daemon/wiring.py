@@ -211,10 +211,13 @@ async def build_daemon(cfg: DaemonConfig) -> Daemon:
     # (networks: engine.networks / containers' network hooks; volumes: engine.volumes /
     #  volume hooks; distribution: engine.distribution; build: engine.builder)
 
-    # build: the classic builder with its persistent cache
-    from dockyard.engine.build import Builder
+    # build: the classic builder with its persistent cache, made by the first request that needs it
+    def make_builder() -> Any:
+        from dockyard.engine.build import Builder
 
-    engine.builder = Builder(engine, cfg.data_root)  # type: ignore[attr-defined]
+        return Builder(engine, cfg.data_root)
+
+    engine.builder_factory = make_builder
 
     # distribution: registry client, pull/push/login, leases for image GC
     from dockyard.distribution import RegistryClient, RegistryHosts

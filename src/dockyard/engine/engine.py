@@ -6,7 +6,7 @@ import os
 import platform
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__, errors
@@ -35,7 +35,6 @@ class Engine:
 
     volumes: VolumeService
     networks: NetworkService
-    builder: Builder
     distribution: DistributionService
     container_fs: ContainerFS
     commits: CommitService
@@ -72,6 +71,17 @@ class Engine:
         self._id = _daemon_id(data_root)
         self.security_options: list[str] = []  # /info's, set by wiring with the isolation facts
         self.init_path = ""
+        # Set by wiring: the builder is made on first use, so an idle daemon never loads its modules.
+        self.builder_factory: Callable[[], Builder] | None = None
+        self._builder: Builder | None = None
+
+    @property
+    def builder(self) -> Builder:
+        if self._builder is None:
+            if self.builder_factory is None:
+                raise errors.NotImplementedYet("this daemon has no builder")
+            self._builder = self.builder_factory()
+        return self._builder
 
     # --- system ------------------------------------------------------------------
 

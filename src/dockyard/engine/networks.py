@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import errors
 from dockyard.containers.create_request import ContainerConfig, EndpointConfig, HostConfig, NetworkingConfig
@@ -27,13 +27,15 @@ from dockyard.engine.hooks import endpoint_settings, none_network_settings
 from dockyard.engine.timefmt import now_rfc3339
 from dockyard.network import files as netfiles
 from dockyard.network import iptables, nftrules
-from dockyard.network.dns import DnsServer
 from dockyard.network.dns_redirect import choose_dns_redirect
 from dockyard.network.hostroutes import host_route_subnets
 from dockyard.network.ipam import AddressPool, NetworkRecord, NetworkStore, mac_for, pick_subnet
 from dockyard.network.links import link_env, parse_link
 from dockyard.network.plumbing import Plumber
 from dockyard.network.ports import PortMapping, PortReserver, port_requests, ports_json
+
+if TYPE_CHECKING:
+    from dockyard.network.dns import DnsServer
 
 __all__ = ["DEFAULT_POOLS", "ContainerSource", "NetworkOptions", "NetworkService"]
 
@@ -828,6 +830,9 @@ class NetworkService:
     async def _start_dns(self, sb: _Sandbox) -> None:
         # --dns servers become the embedded server's upstreams (as in Docker); else the host's.
         servers = list(sb.upstreams) or netfiles.host_nameservers(self._host_resolv)[0]
+        # dnspython is loaded with the first user network's server, not by every daemon (memory).
+        from dockyard.network.dns import DnsServer
+
         server = DnsServer(sb.ns_path, lambda name: self._lookup(sb.container_id, name), servers, self._dns_redirect)
         await server.start()
         sb.dns = server

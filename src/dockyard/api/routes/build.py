@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from dockyard import errors
 from dockyard.api.app import Route, json_response, qbool, qint
-from dockyard.build.api import BuildOptions
+
+if TYPE_CHECKING:
+    from dockyard.build.api import BuildOptions
 
 __all__ = ["build_options", "routes"]
 
@@ -26,6 +28,8 @@ def _json_query(request: web.Request, name: str) -> Any:
 
 def build_options(request: web.Request) -> BuildOptions:
     """The query parameters of ``POST /build`` as ``BuildOptions``."""
+    from dockyard.build.api import BuildOptions  # the build package is loaded by the first build
+
     q = request.query
     if q.get("remote"):
         raise errors.NotImplementedYet("remote build contexts are not supported")
