@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from dockyard.testing.daemon import DaemonProcess
+from dockyard.testing.docker_cli import docker as _docker
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.timeout(180)]
-
-
-def _docker(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=90)
-    if check and r.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr}")
-    return r
-
-
-@pytest.fixture
-def user_network(clean_daemon: DaemonProcess, docker_cli: dict[str, str]) -> Iterator[str]:
-    name = f"ren-{uuid.uuid4().hex[:6]}"
-    _docker(docker_cli, "network", "create", name)
-    try:
-        yield name
-    finally:
-        clean_daemon.remove_all_containers()
-        with contextlib.suppress(Exception):
-            _docker(docker_cli, "network", "rm", name, check=False)
 
 
 def _lookup(env: dict[str, str], network: str, name: str) -> str:

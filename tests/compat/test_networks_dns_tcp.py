@@ -4,7 +4,6 @@ without taking port 53 from the container."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shutil
@@ -13,7 +12,6 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 
 import dns.flags
 import dns.message
@@ -21,27 +19,9 @@ import pytest
 
 from dockyard.network import netns
 from dockyard.testing.daemon import DaemonProcess
+from dockyard.testing.docker_cli import docker as _docker
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.timeout(180)]
-
-
-def _docker(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=90)
-    if check and r.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr}")
-    return r
-
-
-@pytest.fixture
-def user_network(clean_daemon: DaemonProcess, docker_cli: dict[str, str]) -> Iterator[str]:
-    name = f"dnstcp-{uuid.uuid4().hex[:6]}"
-    _docker(docker_cli, "network", "create", name)
-    try:
-        yield name
-    finally:
-        clean_daemon.remove_all_containers()
-        with contextlib.suppress(Exception):
-            _docker(docker_cli, "network", "rm", name, check=False)
 
 
 def _recv_exact(s: socket.socket, n: int) -> bytes:
