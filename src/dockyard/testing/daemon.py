@@ -15,7 +15,14 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["DaemonProcess", "UnixHTTPConnection", "cleanup_mounts_under", "cleanup_networks", "kill_shims_under"]
+__all__ = [
+    "DaemonProcess",
+    "UnixHTTPConnection",
+    "cleanup_mounts_under",
+    "cleanup_networks",
+    "kill_shims_under",
+    "remove_cgroup_tree",
+]
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -120,15 +127,22 @@ def cleanup_cgroups(parent: str) -> None:
                 for pid in f.read().split():
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
-        for d in sorted(dirs, key=len, reverse=True):
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)  # processes still exiting
+        remove_cgroup_tree(root, tries=50)
+
+
+def remove_cgroup_tree(path: str, tries: int = 250) -> None:
+    """rmdir a cgroup and every cgroup below it, deepest first, waiting a little for exiting processes."""
+    if not os.path.isdir(path):
+        return
+    for d in sorted((d for d, _, _ in os.walk(path)), key=len, reverse=True):
+        for _ in range(tries):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)  # processes still exiting
 
 
 class DaemonProcess:

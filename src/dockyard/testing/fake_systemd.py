@@ -35,6 +35,7 @@ from typing import Any
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.mountinfo import parse_mountinfo
 from dockyard.runtime.systemd_units import DEFAULT_SLICE, INFINITY, expand_slice
+from dockyard.testing.daemon import remove_cgroup_tree
 
 __all__ = [
     "BusError",
@@ -116,21 +117,6 @@ def _procs(path: str) -> list[int]:
             return [int(x) for x in f.read().split()]
     except (FileNotFoundError, ValueError):
         return []
-
-
-def _remove_tree(path: str) -> None:
-    """rmdir a cgroup and every cgroup below it (deepest first), as systemd trims a stopped unit."""
-    if not os.path.isdir(path):
-        return
-    for d in sorted((d for d, _, _ in os.walk(path)), key=len, reverse=True):
-        for _ in range(250):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.02)  # exiting processes leave the cgroup a moment later
 
 
 def _enable_controllers(hierarchy: str, cgroup: str) -> None:
@@ -235,7 +221,7 @@ class ScopeManager:
                     _write(os.path.join(path, "cgroup.procs"), str(pid))
         except OSError as e:
             for path in made:
-                _remove_tree(path)
+                remove_cgroup_tree(path)
             raise BusError(_ERR + "Failed", f"Failed to set up scope {name}: {e}") from None
         self.units[name] = unit
         if slice_ not in self.units:  # a slice is loaded when a unit goes into it
@@ -306,7 +292,7 @@ class ScopeManager:
                             os.kill(pid, sig)
                 time.sleep(0.02)
         for p in paths:
-            _remove_tree(p)
+            remove_cgroup_tree(p)
         unit.active = False
         del self.units[name]
 
@@ -329,7 +315,7 @@ class ScopeManager:
             with contextlib.suppress(BusError):
                 self.stop(name)
         for h in self.hierarchies:
-            _remove_tree(h + self.root)
+            remove_cgroup_tree(h + self.root)
 
 
 def serve(address: str, root: str, ready: Any = None) -> None:
