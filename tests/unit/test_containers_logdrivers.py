@@ -8,9 +8,15 @@ from dockyard import errors
 from dockyard.containers import logdrivers
 
 
-@pytest.mark.parametrize("driver", ["", "json-file", "local", "none", "syslog", "journald", "gelf", "fluentd"])
-def test_known_drivers_are_accepted(driver: str) -> None:
+@pytest.mark.parametrize("driver", ["", "json-file", "local", "none", "syslog"])
+def test_implemented_drivers_are_accepted(driver: str) -> None:
     logdrivers.validate(driver, {})
+
+
+@pytest.mark.parametrize("driver", ["journald", "gelf", "fluentd", "awslogs", "splunk"])
+def test_known_but_missing_drivers_are_refused_not_silently_dropped(driver: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=rf"^logger: the {driver} log driver is not available in dockyard"):
+        logdrivers.validate(driver, {})
 
 
 def test_an_unknown_driver_is_rejected_like_dockerd() -> None:
@@ -26,7 +32,9 @@ def test_options_of_json_file_and_local() -> None:
         logdrivers.validate("json-file", {"max-size": "1m", "bogus": "1"})
     with pytest.raises(errors.InvalidArgument, match=r"^unknown log opt 'tag' for log driver local$"):
         logdrivers.validate("local", {"tag": "x"})
-    logdrivers.validate("syslog", {"syslog-address": "udp://127.0.0.1:514"})  # not checked: not implemented here
+    logdrivers.validate("syslog", {"syslog-address": "udp://127.0.0.1:514", "syslog-format": "rfc5424", "tag": "t"})
+    with pytest.raises(errors.InvalidArgument, match=r"^unknown log opt 'max-size' for log driver syslog$"):
+        logdrivers.validate("syslog", {"max-size": "1m"})
     logdrivers.validate("none", {"anything": "goes"})
 
 
@@ -53,3 +61,30 @@ def test_log_files_and_what_inspect_shows() -> None:
 def test_local_rotates_by_default() -> None:
     assert logdrivers.rotation_defaults("local") == {"max-size": "20m", "max-file": "5"}
     assert logdrivers.rotation_defaults("json-file") == {}
+
+
+def test_syslog_options_are_checked_at_create() -> None:
+    for opts in ({"syslog-address": "unixgram:///dev/log"}, {"syslog-address": "tcp://[::1]:601"}, {}):
+        logdrivers.validate("syslog", opts)
+    for opts, message in (
+        ({"syslog-address": "http://x"}, "unsupported scheme"),
+        ({"syslog-address": "tcp+tls://x:6514"}, "tcp\\+tls is not supported"),
+        ({"syslog-address": "udp://host:port"}, "invalid port"),
+        ({"syslog-facility": "kernel"}, "invalid syslog facility"),
+        ({"syslog-format": "rfc9999"}, "Invalid syslog format"),
+    ):
+        with pytest.raises(errors.InvalidArgument, match=message):
+            logdrivers.validate("syslog", opts)
+
+
+def test_syslog_target_renders_the_tag() -> None:
+    fields = {"ID": "0123456789ab", "Name": "web", "ImageName": "busybox:latest"}
+    assert logdrivers.syslog_target("syslog", {}, fields) == {
+        "address": "",
+        "facility": "daemon",
+        "format": "",
+        "tag": "0123456789ab",  # dockerd's default tag: the short ID
+    }
+    target = logdrivers.syslog_target("syslog", {"tag": "{{.Name}}/{{.ImageName}}", "syslog-format": "rfc5424"}, fields)
+    assert target["tag"] == "web/busybox:latest" and target["format"] == "rfc5424"
+    assert logdrivers.syslog_target("json-file", {"tag": "x"}, fields) == {}

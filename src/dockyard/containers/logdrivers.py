@@ -10,11 +10,14 @@ from dockyard import errors
 
 __all__ = [
     "DEFAULT_DRIVER",
+    "IMPLEMENTED",
     "READABLE",
     "REGISTERED",
     "inspect_log_path",
     "log_path",
+    "render_tag",
     "rotation_defaults",
+    "syslog_target",
     "validate",
 ]
 
@@ -37,6 +40,10 @@ REGISTERED = frozenset(
     }
 )
 
+# What dockyard can write to; the other drivers dockerd knows are refused at create rather than
+# have the container's output silently dropped.
+IMPLEMENTED = frozenset({"json-file", "local", "none", "syslog"})
+
 # Drivers whose output dockyard keeps in a file of its own. `local` uses the json-file writer: its
 # on-disk format is private in dockerd too (its inspect shows no LogPath).
 READABLE = frozenset({"json-file", "local"})
@@ -45,7 +52,18 @@ _COMMON_OPTS = frozenset({"mode", "max-buffer-size"})  # handled by the daemon f
 _DRIVER_OPTS: Mapping[str, frozenset[str]] = {
     "json-file": frozenset({"max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"}),
     "local": frozenset({"max-file", "max-size", "compress"}),
+    "syslog": frozenset(
+        {"syslog-address", "syslog-facility", "syslog-format", "tag", "labels", "labels-regex", "env", "env-regex"}
+        | {"syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify"}
+    ),
 }
+_SYSLOG_FACILITIES = frozenset(
+    {"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"}
+    | {f"local{i}" for i in range(8)}
+)
+_SYSLOG_FORMATS = frozenset({"", "rfc3164", "rfc5424", "rfc5424micro"})
+_SYSLOG_SCHEMES = ("udp://", "tcp://", "unix://", "unixgram://")
+_DEFAULT_TAG = "{{.ID}}"
 _LOCAL_ROTATION = {"max-size": "20m", "max-file": "5"}  # dockerd's defaults for `local`
 
 
@@ -62,6 +80,10 @@ def validate(driver: str, opts: Mapping[str, str]) -> None:
         raise errors.InvalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
     if driver not in REGISTERED:
         raise errors.InvalidArgument(f"logger: no log driver named '{driver}' is registered")
+    if driver not in IMPLEMENTED:
+        raise errors.InvalidArgument(
+            f"logger: the {driver} log driver is not available in dockyard (json-file, local, syslog and none are)"
+        )
     allowed = _DRIVER_OPTS.get(driver)
     if allowed is None:
         return
@@ -69,6 +91,44 @@ def validate(driver: str, opts: Mapping[str, str]) -> None:
         if key not in allowed and key not in _COMMON_OPTS:
             where = "json-file log driver" if driver == "json-file" else f"log driver {driver}"
             raise errors.InvalidArgument(f"unknown log opt '{key}' for {where}")
+    if driver == "syslog":
+        _validate_syslog(opts)
+
+
+def _validate_syslog(opts: Mapping[str, str]) -> None:
+    address = opts.get("syslog-address", "")
+    if address.startswith("tcp+tls://"):
+        raise errors.InvalidArgument("syslog-address: tcp+tls is not supported by dockyard (udp, tcp, unix, unixgram)")
+    if address and not address.startswith(_SYSLOG_SCHEMES):
+        raise errors.InvalidArgument(f"syslog-address: unsupported scheme in {address!r} (udp, tcp, unix, unixgram)")
+    if address.startswith(("udp://", "tcp://")):
+        port = address.split("://", 1)[1].rpartition(":")[2]
+        if ":" in address.split("://", 1)[1] and not port.isdigit():
+            raise errors.InvalidArgument(f"syslog-address: invalid port in {address!r}")
+    if opts.get("syslog-facility", "daemon") not in _SYSLOG_FACILITIES:
+        raise errors.InvalidArgument("syslog-facility: invalid syslog facility")
+    if opts.get("syslog-format", "") not in _SYSLOG_FORMATS:
+        raise errors.InvalidArgument("Invalid syslog format")
+
+
+def render_tag(template: str, fields: Mapping[str, str]) -> str:
+    """A ``tag`` log option: dockerd's template fields (``{{.ID}}``, ``{{.Name}}``, ``{{.ImageName}}`` ...)."""
+    out = template or _DEFAULT_TAG
+    for key, value in fields.items():
+        out = out.replace("{{." + key + "}}", value)
+    return out
+
+
+def syslog_target(driver: str, opts: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
+    """What the shim's syslog writer needs; ``{}`` for the other drivers."""
+    if driver != "syslog":
+        return {}
+    return {
+        "address": opts.get("syslog-address", ""),
+        "facility": opts.get("syslog-facility", "daemon"),
+        "format": opts.get("syslog-format", ""),
+        "tag": render_tag(opts.get("tag", ""), fields),
+    }
 
 
 def log_path(container_dir: str, driver: str, container_id: str) -> str:

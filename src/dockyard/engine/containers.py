@@ -360,6 +360,7 @@ class ContainerService:
                 log_max_files=int(opts.get("max-file", "1") or 1),
                 console_size=_console_size(rec.host_config),
                 runtime_args=("--systemd-cgroup",) if self._cgroup_driver == "systemd" else (),
+                log_syslog=logdrivers.syslog_target(log_cfg.get("Type", ""), opts, _tag_fields(rec)),
             )
             task = await self._tasks.create(tspec)
             failpoint("start:after-create")
@@ -880,6 +881,20 @@ def _shim_may_remain(state_dir: str) -> bool:
 
 def _runtime_key(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or "dockyard-runtime"))
+
+
+def _tag_fields(rec: ContainerRecord) -> dict[str, str]:
+    """The fields of a log ``tag`` template, as dockerd names them."""
+    image_id = rec.image_id.removeprefix("sha256:")
+    return {
+        "ID": rec.id[:12],
+        "FullID": rec.id,
+        "Name": rec.name.lstrip("/"),
+        "ImageID": image_id[:12],
+        "ImageFullID": rec.image_id,
+        "ImageName": rec.image,
+        "DaemonName": "docker",
+    }
 
 
 def _host_userns(rec: ContainerRecord) -> bool:

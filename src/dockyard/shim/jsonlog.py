@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_LINE", "JsonFileLog", "encode_record", "format_time"]
+__all__ = ["MAX_LINE", "JsonFileLog", "LineLog", "encode_record", "format_time"]
 
 MAX_LINE = 16 * 1024
 
@@ -29,19 +29,12 @@ def encode_record(stream: str, data: bytes, ns: int) -> bytes:
     return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-class JsonFileLog:
-    """Appends records to ``path``; rotates to ``path.1`` ... ``path.<max_files-1>``."""
+class LineLog:
+    """Cuts a process's output into log lines, as dockerd's log copier does; ``_emit`` stores one."""
 
-    def __init__(
-        self, path: str, max_size: int = 0, max_files: int = 1, clock: Callable[[], int] = time.time_ns
-    ) -> None:
-        self._path = path
-        self._max_size = max_size
-        self._max_files = max(1, max_files)
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
         self._clock = clock
         self._pending: dict[str, bytes] = {}
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
 
     def write(self, stream: str, data: bytes) -> None:
         """Add output of ``stream`` (``stdout``/``stderr``); complete lines are written at once."""
@@ -70,6 +63,29 @@ class JsonFileLog:
     def close(self) -> None:
         for stream in list(self._pending):
             self.flush(stream)
+        self._release()
+
+    def _emit(self, stream: str, data: bytes, ns: int) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Give back what the sink holds (after the last lines are out)."""
+
+
+class JsonFileLog(LineLog):
+    """Appends records to ``path``; rotates to ``path.1`` ... ``path.<max_files-1>``."""
+
+    def __init__(
+        self, path: str, max_size: int = 0, max_files: int = 1, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        super().__init__(clock)
+        self._path = path
+        self._max_size = max_size
+        self._max_files = max(1, max_files)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def _release(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dockyard.shim import protocol as proto
 from dockyard.shim.config import ShimConfig, load_config
 from dockyard.shim.exitfile import oom_counter, write_exit
-from dockyard.shim.jsonlog import JsonFileLog, format_time
+from dockyard.shim.jsonlog import JsonFileLog, LineLog, format_time
 from dockyard.shim.mounts import MountError, mount_all, unmount
 from dockyard.shim.runtime import Runtime, RuntimeFailed, exit_code
 
@@ -129,7 +129,7 @@ class Shim:
         self.sel = selectors.DefaultSelector()
         self.listener = listener
         self.conns: set[_Conn] = set()
-        self.log: JsonFileLog | None = None
+        self.log: LineLog | None = None
         self.mounted = 0
         self.init = _Proc(INIT, cfg.tty, cfg.open_stdin, cfg.stdin_once)
         self.init.console_size = cfg.console_size
@@ -394,7 +394,7 @@ class Shim:
         except (MountError, OSError) as e:
             init.status = "failed"
             raise RequestError("Internal", str(e)) from None
-        if cfg.log_path and self.log is None:
+        if (cfg.log_path or cfg.log_syslog) and self.log is None:
             self._open_log()  # an empty log exists from the start, as with dockerd
         pid_file = os.path.join(cfg.state_dir, "init.pid")
         try:
@@ -650,7 +650,7 @@ class Shim:
         self._close_output(proc, fd)
 
     def _deliver(self, proc: _Proc, stream: int, data: bytes) -> None:
-        if proc is self.init and self.cfg.log_path:  # exec output is not logged, as in Docker
+        if proc is self.init and (self.cfg.log_path or self.cfg.log_syslog):  # exec output is not logged, as in Docker
             if self.log is None:
                 self._open_log()
             if self.log is not None:
@@ -677,11 +677,23 @@ class Shim:
                 self.log.flush(_STREAM_NAMES[stream])
 
     def _open_log(self) -> None:
-        assert self.cfg.log_path
+        cfg = self.cfg
+        if cfg.log_syslog:
+            from dockyard.shim.syslog import SyslogLog
+
+            sl = cfg.log_syslog
+            try:
+                self.log = SyslogLog(
+                    sl.get("address", ""), sl.get("facility", ""), sl.get("format", ""), sl.get("tag", "")
+                )
+            except (OSError, ValueError) as e:
+                self._warn(f"cannot reach syslog at {sl.get('address') or '/dev/log'}: {e}")
+            return
+        assert cfg.log_path
         try:
-            self.log = JsonFileLog(self.cfg.log_path, self.cfg.log_max_size, self.cfg.log_max_files)
+            self.log = JsonFileLog(cfg.log_path, cfg.log_max_size, cfg.log_max_files)
         except OSError as e:
-            self._warn(f"cannot open log {self.cfg.log_path}: {e}")
+            self._warn(f"cannot open log {cfg.log_path}: {e}")
 
     def _write_stdin(self, proc: _Proc, data: bytes) -> None:
         if proc.stdin_fd < 0:

@@ -8,6 +8,7 @@ after a daemon restart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,6 +56,8 @@ class TaskSpec:
     console_size: tuple[int, int] | None = None  # (height, width)
     extra_env: dict[str, str] = field(default_factory=dict)
     runtime_args: tuple[str, ...] = ()  # global options before each runtime command, e.g. --systemd-cgroup
+    # The syslog log driver (address, facility, format, tag); empty for the others.
+    log_syslog: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
