@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,14 @@ def clean_daemon(daemon: DaemonProcess) -> Iterator[DaemonProcess]:
 def docker_cli(clean_daemon: DaemonProcess) -> dict[str, str]:
     """Environment for running the real docker CLI against dockyardd."""
     return clean_daemon.env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_cgroup_parents() -> Iterator[None]:
+    """Runtimes remove a container's own cgroup, not the parents they made: remove the suite's at the end."""
+    yield
+    for parent in [*Path("/sys/fs/cgroup").glob("*/dockyard-test"), Path("/sys/fs/cgroup/dockyard-test")]:
+        try:
+            parent.rmdir()
+        except OSError:
+            pass  # absent, or still in use

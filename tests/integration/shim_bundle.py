@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Sequence
 
 BUSYBOX = "/bin/busybox"
@@ -67,6 +68,8 @@ def runtime_config(
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
         ],
         "linux": {
+            # below the suite's own parent (removed at the end of the session), not the daemon's /dockyard
+            "cgroupsPath": f"/dockyard-test/shim-{uuid.uuid4().hex[:12]}",
             "resources": resources,
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],

@@ -70,21 +70,6 @@ def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
         time.sleep(0.005)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _remove_test_cgroup_parents() -> Iterator[None]:
-    """Runtimes remove a container's own cgroup, not the parents they made: remove ours at the end."""
-    yield
-    for parent in Path("/sys/fs/cgroup").glob("*/dockyard-test"):
-        try:
-            parent.rmdir()
-        except OSError:
-            pass
-    try:
-        Path("/sys/fs/cgroup/dockyard-test").rmdir()
-    except OSError:
-        pass
-
-
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rootfs")
@@ -216,7 +201,8 @@ def runtime_problem(name: str, rootfs: Path, tmp: Path) -> str:
         if not os.path.exists(RUNTIMES[name][0]):
             _USABLE[name] = f"{name} is not installed"
         else:
-            (tmp / "config.json").write_text(json.dumps(default_spec(["true"], rootfs=str(rootfs))))
+            spec = default_spec(["true"], rootfs=str(rootfs), cgroups_path=f"/dockyard-test/probe{os.getpid()}")
+            (tmp / "config.json").write_text(json.dumps(spec))
             probe = subprocess.run(
                 [*RUNTIMES[name], "--root", str(tmp / "state"), "run", "--bundle", str(tmp), f"probe{os.getpid()}"],
                 capture_output=True,
