@@ -44,21 +44,30 @@ def test_lines_reach_the_collector_with_dockerds_priorities(
     assert parsed == [(155, "err-line"), (158, "out-line")], got  # local3.err, local3.info
 
 
-def test_the_default_tag_is_the_short_id_and_logs_cannot_be_read_back(
+def test_the_default_tag_is_the_short_id_and_logs_read_back_from_the_local_cache(
     docker_cli: dict[str, str], udp_collector: socket.socket
 ) -> None:
     port = udp_collector.getsockname()[1]
+    address = f"syslog-address=udp://127.0.0.1:{port}"
     cid = docker(
-        docker_cli, "run", "-d", "--log-driver", "syslog", "--log-opt", f"syslog-address=udp://127.0.0.1:{port}",
+        docker_cli, "run", "-d", "--log-driver", "syslog", "--log-opt", address,
         "busybox", "sh", "-c", "echo hello; sleep 30",
     ).stdout.strip()  # fmt: skip
+    uncached = docker(
+        docker_cli, "run", "-d", "--log-driver", "syslog", "--log-opt", address, "--log-opt", "cache-disabled=true",
+        "busybox", "sh", "-c", "echo quiet; sleep 30",
+    ).stdout.strip()  # fmt: skip
     try:
-        (line,) = _receive(udp_collector, 1)
+        got = _receive(udp_collector, 2)
+        line = next(x for x in got if x.endswith("hello"))
         assert re.fullmatch(rf"<30>\w{{3}} [ \d]\d \d\d:\d\d:\d\d {cid[:12]}\[\d+\]: hello", line), line
-        r = docker(docker_cli, "logs", cid, check=False)
+        # dockerd's dual logging: `docker logs` reads the local cache of a remote driver ...
+        assert docker(docker_cli, "logs", cid).stdout == "hello\n"
+        # ... unless the cache is off
+        r = docker(docker_cli, "logs", uncached, check=False)
         assert r.returncode != 0 and "does not support reading" in r.stderr
     finally:
-        docker(docker_cli, "rm", "-f", cid, check=False)
+        docker(docker_cli, "rm", "-f", cid, uncached, check=False)
 
 
 def test_missing_drivers_and_bad_options_are_refused_at_create(docker_cli: dict[str, str]) -> None:

@@ -52,8 +52,10 @@ def test_log_files_and_what_inspect_shows() -> None:
     assert logdrivers.log_path("/d", "json-file", cid) == f"/d/{cid}-json.log"
     assert logdrivers.log_path("/d", "", cid) == f"/d/{cid}-json.log"
     assert logdrivers.log_path("/d", "local", cid) == f"/d/{cid}-local.log"
-    for driver in ("none", "syslog", "journald"):
-        assert logdrivers.log_path("/d", driver, cid) == ""
+    assert logdrivers.log_path("/d", "none", cid) == ""
+    # a remote driver keeps a local cache `docker logs` reads (dockerd's dual logging), unless disabled
+    assert logdrivers.log_path("/d", "syslog", cid) == f"/d/{cid}-local.log"
+    assert logdrivers.log_path("/d", "syslog", cid, {"cache-disabled": "true"}) == ""
     assert logdrivers.inspect_log_path("json-file", "/d/x-json.log") == "/d/x-json.log"
     assert logdrivers.inspect_log_path("local", "/d/x-local.log") == ""  # private to the daemon, as in dockerd
 
@@ -61,6 +63,9 @@ def test_log_files_and_what_inspect_shows() -> None:
 def test_local_rotates_by_default() -> None:
     assert logdrivers.rotation_defaults("local") == {"max-size": "20m", "max-file": "5"}
     assert logdrivers.rotation_defaults("json-file") == {}
+    assert logdrivers.rotation_defaults("syslog") == {"max-size": "20m", "max-file": "5"}
+    assert logdrivers.rotation_defaults("syslog", {"cache-max-size": "1m"}) == {"max-size": "1m", "max-file": "5"}
+    assert logdrivers.rotation_defaults("syslog", {"cache-disabled": "true"}) == {}
 
 
 def test_syslog_options_are_checked_at_create() -> None:

@@ -55,8 +55,11 @@ _DRIVER_OPTS: Mapping[str, frozenset[str]] = {
     "syslog": frozenset(
         {"syslog-address", "syslog-facility", "syslog-format", "tag", "labels", "labels-regex", "env", "env-regex"}
         | {"syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify"}
+        | {"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"}
     ),
 }
+# dockerd's dual logging: a remote driver's lines are also kept in a local cache `docker logs` reads.
+_CACHE_ROTATION = {"max-size": "20m", "max-file": "5"}
 _SYSLOG_FACILITIES = frozenset(
     {"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"}
     | {f"local{i}" for i in range(8)}
@@ -131,19 +134,31 @@ def syslog_target(driver: str, opts: Mapping[str, str], fields: Mapping[str, str
     }
 
 
-def log_path(container_dir: str, driver: str, container_id: str) -> str:
-    """The container's log file in its directory, or ``""`` when the driver keeps none."""
+def _cached(driver: str, opts: Mapping[str, str]) -> bool:
+    return driver not in READABLE and driver != "none" and opts.get("cache-disabled", "false").lower() != "true"
+
+
+def log_path(container_dir: str, driver: str, container_id: str, opts: Mapping[str, str] | None = None) -> str:
+    """The container's log file in its directory (a remote driver's local cache too), ``""`` for none."""
     driver = driver or DEFAULT_DRIVER
     if driver == "json-file":
         return os.path.join(container_dir, f"{container_id}-json.log")
-    if driver == "local":
+    if driver == "local" or _cached(driver, opts or {}):
         return os.path.join(container_dir, f"{container_id}-local.log")
     return ""
 
 
-def rotation_defaults(driver: str) -> Mapping[str, str]:
-    """Rotation options a driver has unless the container sets them (`local` always rotates)."""
-    return _LOCAL_ROTATION if driver == "local" else {}
+def rotation_defaults(driver: str, opts: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Rotation options a driver has unless the container sets them (`local` and caches always rotate)."""
+    if driver == "local":
+        return _LOCAL_ROTATION
+    if _cached(driver, opts or {}):
+        o = opts or {}
+        return {
+            "max-size": o.get("cache-max-size", _CACHE_ROTATION["max-size"]),
+            "max-file": o.get("cache-max-file", _CACHE_ROTATION["max-file"]),
+        }
+    return {}
 
 
 def inspect_log_path(driver: str, path: str) -> str:

@@ -261,7 +261,7 @@ class ContainerService:
                 args=tuple(merged.args),
                 runtime=runtime_name,
                 snapshot_parent=parent,
-                log_path=logdrivers.log_path(cdir, merged.log_driver, cid),
+                log_path=logdrivers.log_path(cdir, merged.log_driver, cid, merged.host_config.log_config.config),
                 hostname_path=files["hostname"],
                 hosts_path=files["hosts"],
                 resolv_conf_path=files["resolv.conf"],
@@ -342,7 +342,7 @@ class ContainerService:
             tty = bool(rec.config.get("Tty"))
             log_cfg = rec.host_config.get("LogConfig") or {}
             opts = {
-                **logdrivers.rotation_defaults(log_cfg.get("Type", "")),
+                **logdrivers.rotation_defaults(log_cfg.get("Type", ""), log_cfg.get("Config") or {}),
                 **self._log_opts,
                 **(log_cfg.get("Config") or {}),
             }

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_LINE", "JsonFileLog", "LineLog", "encode_record", "format_time"]
+__all__ = ["MAX_LINE", "JsonFileLog", "LineLog", "TeeLog", "encode_record", "format_time"]
 
 MAX_LINE = 16 * 1024
 
@@ -70,6 +70,28 @@ class LineLog:
 
     def _release(self) -> None:
         """Give back what the sink holds (after the last lines are out)."""
+
+
+class TeeLog(LineLog):
+    """Every line to several logs (a remote driver and its local cache)."""
+
+    def __init__(self, sinks: list[LineLog], clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(clock)
+        self._sinks = sinks
+
+    def _emit(self, stream: str, data: bytes, ns: int) -> None:
+        errors: list[OSError] = []
+        for sink in self._sinks:
+            try:
+                sink._emit(stream, data, ns)
+            except OSError as e:  # one failing sink must not starve the others
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def _release(self) -> None:
+        for sink in self._sinks:
+            sink._release()
 
 
 class JsonFileLog(LineLog):

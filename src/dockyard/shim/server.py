@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dockyard.shim import protocol as proto
 from dockyard.shim.config import ShimConfig, load_config
 from dockyard.shim.exitfile import oom_counter, write_exit
-from dockyard.shim.jsonlog import JsonFileLog, LineLog, format_time
+from dockyard.shim.jsonlog import JsonFileLog, LineLog, TeeLog, format_time
 from dockyard.shim.mounts import MountError, mount_all, unmount
 from dockyard.shim.runtime import Runtime, RuntimeFailed, exit_code
 
@@ -678,22 +678,26 @@ class Shim:
 
     def _open_log(self) -> None:
         cfg = self.cfg
+        sinks: list[LineLog] = []
+        if cfg.log_path:  # json-file, local, or a remote driver's local cache (dockerd's dual logging)
+            try:
+                sinks.append(JsonFileLog(cfg.log_path, cfg.log_max_size, cfg.log_max_files))
+            except OSError as e:
+                self._warn(f"cannot open log {cfg.log_path}: {e}")
         if cfg.log_syslog:
             from dockyard.shim.syslog import SyslogLog
 
             sl = cfg.log_syslog
             try:
-                self.log = SyslogLog(
-                    sl.get("address", ""), sl.get("facility", ""), sl.get("format", ""), sl.get("tag", "")
+                sinks.append(
+                    SyslogLog(sl.get("address", ""), sl.get("facility", ""), sl.get("format", ""), sl.get("tag", ""))
                 )
             except (OSError, ValueError) as e:
                 self._warn(f"cannot reach syslog at {sl.get('address') or '/dev/log'}: {e}")
-            return
-        assert cfg.log_path
-        try:
-            self.log = JsonFileLog(cfg.log_path, cfg.log_max_size, cfg.log_max_files)
-        except OSError as e:
-            self._warn(f"cannot open log {cfg.log_path}: {e}")
+        if len(sinks) > 1:
+            self.log = TeeLog(sinks)
+        elif sinks:
+            self.log = sinks[0]
 
     def _write_stdin(self, proc: _Proc, data: bytes) -> None:
         if proc.stdin_fd < 0:
