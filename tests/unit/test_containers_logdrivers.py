@@ -13,7 +13,7 @@ def test_implemented_drivers_are_accepted(driver: str) -> None:
     logdrivers.validate(driver, {})
 
 
-@pytest.mark.parametrize("driver", ["journald", "gelf", "fluentd", "awslogs", "splunk"])
+@pytest.mark.parametrize("driver", ["journald", "fluentd", "awslogs", "splunk"])
 def test_known_but_missing_drivers_are_refused_not_silently_dropped(driver: str) -> None:
     with pytest.raises(errors.InvalidArgument, match=rf"^logger: the {driver} log driver is not available in dockyard"):
         logdrivers.validate(driver, {})
@@ -84,12 +84,30 @@ def test_syslog_options_are_checked_at_create() -> None:
 
 def test_syslog_target_renders_the_tag() -> None:
     fields = {"ID": "0123456789ab", "Name": "web", "ImageName": "busybox:latest"}
-    assert logdrivers.syslog_target("syslog", {}, fields) == {
+    assert logdrivers.remote_target("syslog", {}, fields) == {
+        "driver": "syslog",
         "address": "",
         "facility": "daemon",
         "format": "",
         "tag": "0123456789ab",  # dockerd's default tag: the short ID
     }
-    target = logdrivers.syslog_target("syslog", {"tag": "{{.Name}}/{{.ImageName}}", "syslog-format": "rfc5424"}, fields)
+    target = logdrivers.remote_target("syslog", {"tag": "{{.Name}}/{{.ImageName}}", "syslog-format": "rfc5424"}, fields)
     assert target["tag"] == "web/busybox:latest" and target["format"] == "rfc5424"
-    assert logdrivers.syslog_target("json-file", {"tag": "x"}, fields) == {}
+    assert logdrivers.remote_target("json-file", {"tag": "x"}, fields) == {}
+
+
+def test_gelf_needs_an_address_and_known_compression() -> None:
+    logdrivers.validate("gelf", {"gelf-address": "udp://127.0.0.1:12201", "gelf-compression-type": "zlib"})
+    for opts, message in (
+        ({}, "gelf-address is a required parameter"),
+        ({"gelf-address": "http://x:1"}, "endpoint needs to be TCP or UDP"),
+        ({"gelf-address": "udp://x"}, "a port is required"),
+        ({"gelf-address": "udp://x:1", "gelf-compression-type": "lz4"}, "Unknown gelf compression type"),
+        ({"gelf-address": "udp://x:1", "gelf-compression-level": "12"}, "between -1 and 9"),
+    ):
+        with pytest.raises(errors.InvalidArgument, match=message):
+            logdrivers.validate("gelf", opts)
+    target = logdrivers.remote_target(
+        "gelf", {"gelf-address": "udp://h:1"}, {"FullID": "f" * 64, "ID": "f" * 12, "Name": "web"}
+    )
+    assert target["driver"] == "gelf" and target["_container_id"] == "f" * 64 and target["_tag"] == "f" * 12

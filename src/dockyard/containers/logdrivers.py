@@ -15,9 +15,9 @@ __all__ = [
     "REGISTERED",
     "inspect_log_path",
     "log_path",
+    "remote_target",
     "render_tag",
     "rotation_defaults",
-    "syslog_target",
     "validate",
 ]
 
@@ -40,9 +40,9 @@ REGISTERED = frozenset(
     }
 )
 
-# What dockyard can write to; the other drivers dockerd knows are refused at create rather than
-# have the container's output silently dropped.
-IMPLEMENTED = frozenset({"json-file", "local", "none", "syslog"})
+# What dockyard can write to (syslog and gelf from the shim); the other drivers dockerd knows are
+# refused at create rather than have the container's output silently dropped.
+IMPLEMENTED = frozenset({"json-file", "local", "none", "syslog", "gelf"})
 
 # Drivers whose output dockyard keeps in a file of its own. `local` uses the json-file writer: its
 # on-disk format is private in dockerd too (its inspect shows no LogPath).
@@ -55,6 +55,11 @@ _DRIVER_OPTS: Mapping[str, frozenset[str]] = {
     "syslog": frozenset(
         {"syslog-address", "syslog-facility", "syslog-format", "tag", "labels", "labels-regex", "env", "env-regex"}
         | {"syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify"}
+        | {"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"}
+    ),
+    "gelf": frozenset(
+        {"gelf-address", "gelf-compression-type", "gelf-compression-level", "gelf-tcp-max-reconnect"}
+        | {"gelf-tcp-reconnect-delay", "tag", "labels", "labels-regex", "env", "env-regex"}
         | {"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"}
     ),
 }
@@ -96,6 +101,24 @@ def validate(driver: str, opts: Mapping[str, str]) -> None:
             raise errors.InvalidArgument(f"unknown log opt '{key}' for {where}")
     if driver == "syslog":
         _validate_syslog(opts)
+    if driver == "gelf":
+        _validate_gelf(opts)
+
+
+def _validate_gelf(opts: Mapping[str, str]) -> None:
+    address = opts.get("gelf-address", "")
+    if not address:
+        raise errors.InvalidArgument("gelf-address is a required parameter")
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme not in ("udp", "tcp"):
+        raise errors.InvalidArgument("gelf: endpoint needs to be TCP or UDP")
+    if not rest.rpartition(":")[2].isdigit():
+        raise errors.InvalidArgument(f"gelf-address {address!r}: a port is required")
+    if opts.get("gelf-compression-type", "gzip") not in ("gzip", "zlib", "none"):
+        raise errors.InvalidArgument("Unknown gelf compression type")
+    level = opts.get("gelf-compression-level", "-1")
+    if not level.lstrip("-").isdigit() or not -1 <= int(level) <= 9:
+        raise errors.InvalidArgument("gelf-compression-level must be between -1 and 9")
 
 
 def _validate_syslog(opts: Mapping[str, str]) -> None:
@@ -122,16 +145,32 @@ def render_tag(template: str, fields: Mapping[str, str]) -> str:
     return out
 
 
-def syslog_target(driver: str, opts: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
-    """What the shim's syslog writer needs; ``{}`` for the other drivers."""
-    if driver != "syslog":
-        return {}
-    return {
-        "address": opts.get("syslog-address", ""),
-        "facility": opts.get("syslog-facility", "daemon"),
-        "format": opts.get("syslog-format", ""),
-        "tag": render_tag(opts.get("tag", ""), fields),
-    }
+def remote_target(driver: str, opts: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
+    """What the shim's remote log writer needs (``driver`` included); ``{}`` for the local drivers."""
+    if driver == "syslog":
+        return {
+            "driver": "syslog",
+            "address": opts.get("syslog-address", ""),
+            "facility": opts.get("syslog-facility", "daemon"),
+            "format": opts.get("syslog-format", ""),
+            "tag": render_tag(opts.get("tag", ""), fields),
+        }
+    if driver == "gelf":
+        # the message fields dockerd adds, "_"-prefixed as GELF wants additional fields
+        return {
+            "driver": "gelf",
+            "address": opts.get("gelf-address", ""),
+            "compression": opts.get("gelf-compression-type", "gzip"),
+            "level": opts.get("gelf-compression-level", "-1"),
+            "_container_id": fields.get("FullID", ""),
+            "_container_name": fields.get("Name", ""),
+            "_image_id": fields.get("ImageFullID", ""),
+            "_image_name": fields.get("ImageName", ""),
+            "_command": fields.get("Command", ""),
+            "_tag": render_tag(opts.get("tag", ""), fields),
+            "_created": fields.get("Created", ""),
+        }
+    return {}
 
 
 def _cached(driver: str, opts: Mapping[str, str]) -> bool:

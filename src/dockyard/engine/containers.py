@@ -360,7 +360,7 @@ class ContainerService:
                 log_max_files=int(opts.get("max-file", "1") or 1),
                 console_size=_console_size(rec.host_config),
                 runtime_args=("--systemd-cgroup",) if self._cgroup_driver == "systemd" else (),
-                log_syslog=logdrivers.syslog_target(log_cfg.get("Type", ""), opts, _tag_fields(rec)),
+                log_remote=logdrivers.remote_target(log_cfg.get("Type", ""), opts, _tag_fields(rec)),
             )
             task = await self._tasks.create(tspec)
             failpoint("start:after-create")
@@ -894,6 +894,8 @@ def _tag_fields(rec: ContainerRecord) -> dict[str, str]:
         "ImageFullID": rec.image_id,
         "ImageName": rec.image,
         "DaemonName": "docker",
+        "Command": " ".join([rec.path, *rec.args]).strip(),
+        "Created": rec.created,
     }
 
 

@@ -49,7 +49,7 @@ class ShimConfig:
         "log_max_files",
         "log_max_size",
         "log_path",
-        "log_syslog",
+        "log_remote",
         "open_stdin",
         "rootfs_mounts",
         "runtime",
@@ -77,7 +77,7 @@ class ShimConfig:
         console_size: tuple[int, int] | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
         runtime_args: tuple[str, ...] = (),
-        log_syslog: tuple[tuple[str, str], ...] = (),
+        log_remote: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.container_id = container_id
         self.bundle = bundle
@@ -94,7 +94,7 @@ class ShimConfig:
         self.console_size = console_size
         self.extra_env = extra_env
         self.runtime_args = runtime_args  # global options before every command (runc's --systemd-cgroup)
-        self.log_syslog = dict(log_syslog)  # the syslog driver: address, facility, format, tag; {}: not syslog
+        self.log_remote = dict(log_remote)  # a remote log driver's settings ("driver": syslog|gelf); {}: none
 
     @property
     def builtin_runtime(self) -> bool:
@@ -150,9 +150,9 @@ def parse_config(d: dict[str, object]) -> ShimConfig:
     log_path = d.get("log_path")
     if log_path is not None and not isinstance(log_path, str):
         raise ValueError("spec field 'log_path' must be a string or null")
-    syslog = d.get("log_syslog") or {}
-    if not isinstance(syslog, dict) or not all(isinstance(v, str) for v in syslog.values()):
-        raise ValueError("spec field 'log_syslog' must map strings to strings")
+    remote = d.get("log_remote") or {}
+    if not isinstance(remote, dict) or not all(isinstance(v, str) for v in remote.values()):
+        raise ValueError("spec field 'log_remote' must map strings to strings")
     return ShimConfig(
         container_id=_str(d, "container_id"),
         bundle=_str(d, "bundle"),
@@ -169,7 +169,7 @@ def parse_config(d: dict[str, object]) -> ShimConfig:
         console_size=console_size,
         extra_env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
         runtime_args=tuple(runtime_args),
-        log_syslog=tuple(sorted((str(k), str(v)) for k, v in syslog.items())),
+        log_remote=tuple(sorted((str(k), str(v)) for k, v in remote.items())),
     )
 
 

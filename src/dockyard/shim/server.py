@@ -121,6 +121,19 @@ class _Proc:
         self.paused = False
 
 
+def _remote_log(remote: dict[str, str]) -> LineLog:
+    """The writer of a remote log driver, imported only when a container uses one."""
+    get = remote.get
+    if get("driver") == "gelf":
+        from dockyard.shim.gelf import GelfLog
+
+        extra = {k[1:]: v for k, v in remote.items() if k.startswith("_")}  # the message's own fields
+        return GelfLog(get("address", ""), extra, get("compression", "gzip"), int(get("level", "-1")))
+    from dockyard.shim.syslog import SyslogLog
+
+    return SyslogLog(get("address", ""), get("facility", ""), get("format", ""), get("tag", ""))
+
+
 class Shim:
     def __init__(self, cfg: ShimConfig, listener: socket.socket, linger: float) -> None:
         self.cfg = cfg
@@ -394,7 +407,7 @@ class Shim:
         except (MountError, OSError) as e:
             init.status = "failed"
             raise RequestError("Internal", str(e)) from None
-        if (cfg.log_path or cfg.log_syslog) and self.log is None:
+        if (cfg.log_path or cfg.log_remote) and self.log is None:
             self._open_log()  # an empty log exists from the start, as with dockerd
         pid_file = os.path.join(cfg.state_dir, "init.pid")
         try:
@@ -650,7 +663,7 @@ class Shim:
         self._close_output(proc, fd)
 
     def _deliver(self, proc: _Proc, stream: int, data: bytes) -> None:
-        if proc is self.init and (self.cfg.log_path or self.cfg.log_syslog):  # exec output is not logged, as in Docker
+        if proc is self.init and (self.cfg.log_path or self.cfg.log_remote):  # exec output is not logged, as in Docker
             if self.log is None:
                 self._open_log()
             if self.log is not None:
@@ -684,16 +697,12 @@ class Shim:
                 sinks.append(JsonFileLog(cfg.log_path, cfg.log_max_size, cfg.log_max_files))
             except OSError as e:
                 self._warn(f"cannot open log {cfg.log_path}: {e}")
-        if cfg.log_syslog:
-            from dockyard.shim.syslog import SyslogLog
-
-            sl = cfg.log_syslog
+        if cfg.log_remote:
+            remote = dict(cfg.log_remote)
             try:
-                sinks.append(
-                    SyslogLog(sl.get("address", ""), sl.get("facility", ""), sl.get("format", ""), sl.get("tag", ""))
-                )
+                sinks.append(_remote_log(remote))
             except (OSError, ValueError) as e:
-                self._warn(f"cannot reach syslog at {sl.get('address') or '/dev/log'}: {e}")
+                self._warn(f"cannot reach the {remote.get('driver')} log collector {remote.get('address')}: {e}")
         if len(sinks) > 1:
             self.log = TeeLog(sinks)
         elif sinks:

@@ -56,8 +56,8 @@ class TaskSpec:
     console_size: tuple[int, int] | None = None  # (height, width)
     extra_env: dict[str, str] = field(default_factory=dict)
     runtime_args: tuple[str, ...] = ()  # global options before each runtime command, e.g. --systemd-cgroup
-    # The syslog log driver (address, facility, format, tag); empty for the others.
-    log_syslog: Mapping[str, str] = field(default_factory=dict)
+    # A remote log driver (syslog, gelf): its settings, "driver" included; empty for the others.
+    log_remote: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def spec_to_json(spec: TaskSpec) -> dict[str, object]:
         "console_size": list(spec.console_size) if spec.console_size else None,
         "extra_env": dict(spec.extra_env),
         "runtime_args": list(spec.runtime_args),
-        "log_syslog": dict(spec.log_syslog),
+        "log_remote": dict(spec.log_remote),
     }
 
 

@@ -1,7 +1,10 @@
-"""``--log-driver syslog`` through the docker CLI: each line reaches a collector the test runs on 127.0.0.1."""
+"""``--log-driver syslog`` and ``gelf`` through the docker CLI: each line reaches a collector the test runs on
+127.0.0.1."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -71,8 +74,10 @@ def test_the_default_tag_is_the_short_id_and_logs_read_back_from_the_local_cache
 
 
 def test_missing_drivers_and_bad_options_are_refused_at_create(docker_cli: dict[str, str]) -> None:
+    r = docker(docker_cli, "create", "--log-driver", "fluentd", "busybox", "true", check=False)
+    assert r.returncode != 0 and "the fluentd log driver is not available in dockyard" in r.stderr
     r = docker(docker_cli, "create", "--log-driver", "gelf", "busybox", "true", check=False)
-    assert r.returncode != 0 and "the gelf log driver is not available in dockyard" in r.stderr
+    assert r.returncode != 0 and "gelf-address is a required parameter" in r.stderr
     r = docker(docker_cli, "create", "--log-driver", "syslog", "--log-opt", "syslog-format=xml", "busybox", check=False)
     assert r.returncode != 0 and "Invalid syslog format" in r.stderr
 
@@ -124,3 +129,26 @@ def test_a_collector_that_restarts_gets_the_lines_after_it(docker_cli: dict[str,
         first.close()
         if second is not None:
             second.close()
+
+
+def test_gelf_messages_carry_the_container(docker_cli: dict[str, str], udp_collector: socket.socket) -> None:
+    port = udp_collector.getsockname()[1]
+    name = "gelfy"
+    cid = docker(
+        docker_cli, "run", "-d", "--name", name, "--log-driver", "gelf",
+        "--log-opt", f"gelf-address=udp://127.0.0.1:{port}", "--log-opt", "tag={{.Name}}",
+        "busybox", "sh", "-c", "echo from-gelf; " + "echo " + "y" * 3000 + "; sleep 30",
+    ).stdout.strip()  # fmt: skip
+    try:
+        messages = [json.loads(gzip.decompress(d)) for d in _receive_bytes(udp_collector, 2)]
+        first = next(m for m in messages if m["short_message"] == "from-gelf")
+        assert first["_container_id"] == cid and first["_container_name"] == name and first["_tag"] == name
+        assert first["_image_name"] == "busybox" and first["level"] == 6 and first["version"] == "1.1"
+        assert any(m["short_message"] == "y" * 3000 for m in messages)  # compressed, it fits one datagram
+        assert "from-gelf" in docker(docker_cli, "logs", cid).stdout  # the local cache again
+    finally:
+        docker(docker_cli, "rm", "-f", cid, check=False)
+
+
+def _receive_bytes(s: socket.socket, n: int) -> list[bytes]:
+    return [s.recv(65536) for _ in range(n)]
