@@ -65,7 +65,7 @@ def _label_ok(attrs: Mapping[str, Any], want: str) -> bool:
 class EventBus:
     """Fan-out of events to subscribers, with a bounded history for ``since``."""
 
-    def __init__(self, history: int = 1024) -> None:
+    def __init__(self, history: int = 256) -> None:
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
 
