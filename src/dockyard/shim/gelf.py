@@ -17,14 +17,13 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 
-from dockyard.shim.jsonlog import LineLog
+from dockyard.shim.remotelog import RemoteLog
 
 __all__ = ["CHUNK_SIZE", "GelfLog", "chunks", "encode_message"]
 
 CHUNK_SIZE = 1420  # bytes of payload per datagram, as dockerd's GELF writer uses
 _MAX_CHUNKS = 128  # the GELF limit; a larger message is dropped
 _CHUNK_MAGIC = b"\x1e\x0f"
-_SEND_TIMEOUT = 1.0
 
 
 def encode_message(
@@ -75,7 +74,7 @@ def parse_address(address: str) -> tuple[int, int, tuple[str, int]]:
     return family, socket.SOCK_STREAM if scheme == "tcp" else socket.SOCK_DGRAM, (host, int(port))
 
 
-class GelfLog(LineLog):
+class GelfLog(RemoteLog):
     """Sends each log line as a GELF message to ``address``."""
 
     def __init__(
@@ -86,49 +85,15 @@ class GelfLog(LineLog):
         level: int = -1,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        super().__init__(clock)
-        self._family, self._kind, self._where = parse_address(address)
         compress(b"", compression, level)  # an unknown type fails here, at start
-        self._tcp = self._kind == socket.SOCK_STREAM
+        super().__init__(*parse_address(address), clock=clock)
         self._compression, self._level = compression, level
         self._extra = dict(extra)
         self._hostname = socket.gethostname()
-        self._sock: socket.socket | None = self._connect()
-
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(self._family, self._kind | socket.SOCK_CLOEXEC)
-        try:
-            sock.settimeout(_SEND_TIMEOUT)
-            sock.connect(self._where)
-        except OSError:
-            sock.close()
-            raise
-        return sock
 
     def _emit(self, stream: str, data: bytes, ns: int) -> None:
         msg = encode_message(data, stream, ns, self._hostname, self._extra)
-        if self._tcp:
-            datagrams = [msg + b"\0"]  # GELF over TCP: uncompressed, NUL-terminated
+        if self.stream_transport:
+            self._send([msg + b"\0"])  # GELF over TCP: uncompressed, NUL-terminated
         else:
-            datagrams = chunks(compress(msg, self._compression, self._level), os.urandom(8))
-        for attempt in range(2):  # a collector that restarted is reconnected once per line
-            try:
-                if self._sock is None:
-                    self._sock = self._connect()
-                for d in datagrams:
-                    self._sock.sendall(d)
-                return
-            except TimeoutError:
-                return  # lost rather than holding up the container's output
-            except OSError:
-                self._drop()
-                if attempt:
-                    return
-
-    def _drop(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def _release(self) -> None:
-        self._drop()
+            self._send(chunks(compress(msg, self._compression, self._level), os.urandom(8)))

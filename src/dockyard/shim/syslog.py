@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from dockyard.shim.jsonlog import LineLog
+from dockyard.shim.remotelog import RemoteLog
 
 __all__ = ["FACILITIES", "SyslogLog", "format_message", "parse_address", "priority"]
 
@@ -24,7 +24,6 @@ FACILITIES = {
     **{f"local{i}": 16 + i for i in range(8)},
 }  # fmt: skip
 _INFO, _ERR = 6, 3
-_SEND_TIMEOUT = 1.0  # seconds: a stalled collector may drop lines, never stall the container's output
 
 
 def priority(facility: str, stream: str) -> int:
@@ -67,9 +66,8 @@ def parse_address(address: str) -> tuple[int, int, str | tuple[str, int]]:
     return family, socket.SOCK_STREAM if scheme == "tcp" else socket.SOCK_DGRAM, (host, int(port))
 
 
-class SyslogLog(LineLog):
-    """Sends each log line to a syslog collector (connected when made: a bad address fails at start,
-    and the shim then says so in its log)."""
+class SyslogLog(RemoteLog):
+    """Sends each log line to a syslog collector."""
 
     def __init__(
         self,
@@ -79,54 +77,17 @@ class SyslogLog(LineLog):
         tag: str = "",
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        super().__init__(clock)
         if (facility or "daemon") not in FACILITIES:
             raise ValueError(f"unknown syslog facility {facility!r}")
-        family, kind, where = parse_address(address)
-        self._stream = kind == socket.SOCK_STREAM
+        super().__init__(*parse_address(address), clock=clock)
         self._facility = facility or "daemon"
         self._fmt = fmt
         self._tag = tag
         self._hostname = socket.gethostname()
         self._pid = os.getpid()
-        self._family, self._kind, self._where = family, kind, where
-        self._sock: socket.socket | None = self._connect()
 
     def _emit(self, stream: str, data: bytes, ns: int) -> None:
         msg = data.rstrip(b"\n").decode("utf-8", "replace")
-        line = format_message(
-            self._fmt, priority(self._facility, stream), ns, self._hostname, self._tag, self._pid, msg
-        )
-        payload = (line + "\n" if self._stream else line).encode()
-        # A collector that restarted is reconnected, like dockerd's syslog client does; while it
-        # is away lines are lost rather than the container's output held up.
-        for attempt in range(2):
-            try:
-                if self._sock is None:
-                    self._sock = self._connect()
-                self._sock.sendall(payload)
-                return
-            except TimeoutError:
-                return
-            except OSError:
-                self._drop()
-                if attempt:
-                    return
-
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(self._family, self._kind | socket.SOCK_CLOEXEC)
-        try:
-            sock.settimeout(_SEND_TIMEOUT)
-            sock.connect(self._where)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def _drop(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def _release(self) -> None:
-        self._drop()
+        pri = priority(self._facility, stream)
+        line = format_message(self._fmt, pri, ns, self._hostname, self._tag, self._pid, msg)
+        self._send([(line + "\n" if self.stream_transport else line).encode()])
