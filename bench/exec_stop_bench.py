@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from dockyard.testing.daemon import DaemonProcess
+from benchkit import busybox_daemon, report
 
 # exits at once on SIGTERM (busybox sh runs the trap between the short sleeps)
 TERM_EXITS = "trap 'exit 0' TERM; while true; do sleep 0.05; done"
@@ -56,27 +55,16 @@ def time_stop(env: dict[str, str], n: int) -> list[float]:
     return out
 
 
-def report(name: str, xs: list[float]) -> None:
-    med, lo, hi = (statistics.median(xs) * 1000, min(xs) * 1000, max(xs) * 1000)
-    print(f"{name:<44} median {med:7.1f} ms   min {lo:7.1f}   max {hi:7.1f}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--runtime", default="", help="daemon default runtime (dockyard-runtime, runc, crun)")
     args = ap.parse_args()
-    extra = ("--default-runtime", args.runtime) if args.runtime else ()
-    d = DaemonProcess(extra_args=extra)
-    try:
-        d.start()
-        d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
+    with busybox_daemon(args.runtime) as d:
         env = d.env()
         print(f"runtime: {args.runtime or 'dockyard-runtime'}; {args.n} runs each after a warm-up")
         report("docker exec c true -> dockyardd", time_exec(env, args.n))
         report("docker stop (exits on SIGTERM) -> dockyardd", time_stop(env, args.n))
-    finally:
-        d.destroy()
     return 0
 
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from dockyard.testing.daemon import DaemonProcess
+from benchkit import busybox_daemon, report
 
 
 def timed(cmd: list[str], env: dict[str, str], n: int) -> list[float]:
@@ -60,21 +59,12 @@ def crun_bundle(tmp: str) -> str:
     return bundle
 
 
-def report(name: str, xs: list[float]) -> None:
-    med, lo, hi = (statistics.median(xs) * 1000, min(xs) * 1000, max(xs) * 1000)
-    print(f"{name:<44} median {med:7.1f} ms   min {lo:7.1f}   max {hi:7.1f}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--runtime", default="", help="daemon default runtime (dockyard-runtime, runc, crun)")
     args = ap.parse_args()
-    extra = ("--default-runtime", args.runtime) if args.runtime else ()
-    d = DaemonProcess(extra_args=extra)
-    try:
-        d.start()
-        d.request("POST", "/dockyard/images/bootstrap?kind=busybox&tag=busybox:latest", timeout=120)
+    with busybox_daemon(args.runtime) as d:
         env = d.env()
         print(f"runtime: {args.runtime or 'dockyard-runtime'}; {args.n} runs each after a warm-up")
         if shutil.which("docker"):
@@ -104,8 +94,6 @@ def main() -> int:
         with open(os.path.join(d.exec_root, "containers", cid, "shim", "shim.pid")) as f:
             print(f"{'idle shim RSS':<44} {rss_mb(int(f.read().strip())):7.1f} MB")
         subprocess.run(["docker", "rm", "-f", cid], env=env, capture_output=True)
-    finally:
-        d.destroy()
     return 0
 
 
