@@ -17,6 +17,8 @@ import pytest
 
 from dockyard.testing.daemon import DaemonProcess
 
+from .published_ports import assert_published_ports_answer, run_two_port_server, wait_until
+
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.timeout(240)]
 
 
@@ -100,15 +102,6 @@ def net(private_daemon: DaemonProcess) -> Iterator[Net]:
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def _wait_for(pred: object, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_default_bridge_gives_address_route_and_hosts(net: Net) -> None:
@@ -216,46 +209,9 @@ def test_link_env_and_hosts_one_way(net: Net) -> None:
 
 def test_published_port_from_host_loopback_and_bridge_address(net: Net) -> None:
     name = _name("pub")
-    net.docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "-p",
-        "127.0.0.1::8000",
-        "-p",
-        "8001",
-        "busybox",
-        "sh",
-        "-c",
-        "(while true; do echo one | nc -l -p 8000; done) & while true; do echo two | nc -l -p 8001; done",
-    )
-    port_out = net.docker("port", name).stdout
-    ports = json.loads(net.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", name).stdout)
-    p1 = int(ports["8000/tcp"][0]["HostPort"])
-    p2 = int(ports["8001/tcp"][0]["HostPort"])
-    assert f"127.0.0.1:{p1}" in port_out
-    gw = net.cfg["bip"].split("/")[0]
-
-    def fetch(host: str, port: int) -> bytes:
-        try:
-            with socket.create_connection((host, port), timeout=3) as s:
-                return s.recv(100)
-        except OSError:
-            return b""
-
-    assert _wait_for(lambda: fetch("127.0.0.1", p1) == b"one\n")
-    assert _wait_for(lambda: fetch(gw, p2) == b"two\n")
-    # From another container, through the bridge address.
-    r = net.docker(
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        f"for i in $(seq 30); do nc {gw} {p2} </dev/null && exit 0; sleep 0.2; done; exit 1",
-    )
-    assert "two" in r.stdout
+    p1, p2 = run_two_port_server(net.docker, name)
+    assert f"127.0.0.1:{p1}" in net.docker("port", name).stdout
+    assert_published_ports_answer(net.docker, net.cfg["bip"].split("/")[0], p1, p2)
 
 
 def test_port_conflict_is_a_clear_error(net: Net) -> None:
@@ -355,7 +311,7 @@ def test_ipam_survives_a_daemon_restart(net: Net) -> None:
             return b""
 
     # The published port works after the restart, and is held again so no one else can take it.
-    assert _wait_for(lambda: fetch() == b"kept\n")
+    assert wait_until(lambda: fetch() == b"kept\n")
     taker = socket.socket()
     with pytest.raises(OSError):
         taker.bind(("127.0.0.1", port))
@@ -432,7 +388,7 @@ def test_publish_all_uses_exposed_ports(net: Net) -> None:
         except OSError:
             return b""
 
-    assert _wait_for(lambda: fetch() == b"all\n")
+    assert wait_until(lambda: fetch() == b"all\n")
     net.docker("stop", "-t", "1", name)
     assert fetch() == b""
     rules = subprocess.run(["nft", "list", "chain", "ip", net.table, "publish"], capture_output=True, text=True).stdout

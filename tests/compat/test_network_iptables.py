@@ -9,16 +9,16 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from dockyard.network.iptables import chain_prefix
 from dockyard.testing.daemon import DaemonProcess
+
+from .published_ports import assert_published_ports_answer, run_two_port_server
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.timeout(240)]
 
@@ -30,15 +30,6 @@ def _iptables_save() -> str:
 def _ours(prefix: str) -> list[str]:
     """Every saved line that declares, fills or jumps to one of our chains."""
     return [line for line in _iptables_save().splitlines() if f"{prefix}-" in line]
-
-
-def _wait_for(pred: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _name(prefix: str) -> str:
@@ -137,47 +128,12 @@ def test_daemon_uses_iptables_not_nft(ipt: Ipt) -> None:
 
 def test_published_port_answers_on_loopback_and_bridge_address(ipt: Ipt) -> None:
     name = _name("pub")
-    ipt.docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "-p",
-        "127.0.0.1::8000",
-        "-p",
-        "8001",
-        "busybox",
-        "sh",
-        "-c",
-        "(while true; do echo one | nc -l -p 8000; done) & while true; do echo two | nc -l -p 8001; done",
-    )
-    ports = json.loads(ipt.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", name).stdout)
-    p1 = int(ports["8000/tcp"][0]["HostPort"])
-    p2 = int(ports["8001/tcp"][0]["HostPort"])
+    p1, p2 = run_two_port_server(ipt.docker, name)
     addr = ipt.ip_of(name, "bridge")
     saved = _ours(ipt.prefix)
     assert any(f"--dport {p1} -j DNAT --to-destination {addr}:8000" in line for line in saved)
-    gw = ipt.cfg["bip"].split("/")[0]
-
-    def fetch(host: str, port: int) -> bytes:
-        try:
-            with socket.create_connection((host, port), timeout=3) as s:
-                return s.recv(100)
-        except OSError:
-            return b""
-
-    assert _wait_for(lambda: fetch("127.0.0.1", p1) == b"one\n")
-    assert _wait_for(lambda: fetch(gw, p2) == b"two\n")
-    # From another container on the bridge, through the bridge address (DNAT in PREROUTING).
-    r = ipt.docker(
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        f"for i in $(seq 30); do nc {gw} {p2} </dev/null && exit 0; sleep 0.2; done; exit 1",
-    )
-    assert "two" in r.stdout
+    # the bridge address from another container goes through the DNAT in PREROUTING
+    assert_published_ports_answer(ipt.docker, ipt.cfg["bip"].split("/")[0], p1, p2)
     ipt.docker("rm", "-f", name)
     assert not any(f"--to-destination {addr}:" in line for line in _ours(ipt.prefix))
 

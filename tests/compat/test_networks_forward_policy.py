@@ -16,9 +16,8 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +25,8 @@ import pytest
 from dockyard.network import netns
 from dockyard.network.iptables import chain_prefix
 from dockyard.testing.daemon import DaemonProcess
+
+from .published_ports import wait_until
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.timeout(300)]
 
@@ -160,22 +161,13 @@ def outside_server(world: World) -> Iterator[Receiver]:
         r.close()
 
 
-def _wait_for(pred: Callable[[], bool], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _send_out(world: World, network: str, server: Receiver, word: str) -> bool:
     """A container on ``network`` sends ``word`` to the server outside; did it arrive?"""
     world.docker(
         "run", "--rm", "--network", network, "busybox",
         "sh", "-c", f"echo {word} | nc -w 3 {world.out_addr} {server.port}", check=False,
     )  # fmt: skip
-    return _wait_for(lambda: any(word.encode() in g for g in server.got), timeout=3)
+    return wait_until(lambda: any(word.encode() in g for g in server.got), timeout=3)
 
 
 def test_the_policy_is_drop_in_the_test_namespace_only(world: World) -> None:
@@ -217,7 +209,7 @@ def test_outside_reaches_a_published_port(world: World, network: str) -> None:
             return netns.run_in_netns(world.path(world.out_ns), connect)
         return b""
 
-    assert _wait_for(lambda: b"published-pong" in ask(), timeout=40)
+    assert wait_until(lambda: b"published-pong" in ask(), timeout=40)
 
 
 def test_containers_on_one_network_talk_through_the_bridge(world: World, network: str) -> None:
@@ -257,5 +249,5 @@ def test_iptables_rules_follow_the_policy(world: World) -> None:
         world.in_host("iptables", "-P", "FORWARD", "DROP")
     # The policy turning DROP later (Docker or ufw starting after us) is noticed without any
     # change of ours: the daemon checks every 30 s.
-    assert _wait_for(lambda: jump in world.in_host("iptables-save").stdout, timeout=90)
+    assert wait_until(lambda: jump in world.in_host("iptables-save").stdout, timeout=90)
     assert jump in reload()
