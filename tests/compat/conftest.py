@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,3 +24,14 @@ def user_network(clean_daemon: DaemonProcess, docker_cli: dict[str, str]) -> Ite
         clean_daemon.remove_all_containers()
         with contextlib.suppress(Exception):
             docker(docker_cli, "network", "rm", name, check=False)
+
+
+@pytest.fixture
+def client(clean_daemon: DaemonProcess) -> Iterator[Any]:
+    """A docker-py client of the session daemon (suites with other needs define their own ``client``)."""
+    docker = pytest.importorskip("docker")
+    c = docker.DockerClient(base_url=clean_daemon.host, timeout=60)
+    try:
+        yield c
+    finally:
+        c.close()

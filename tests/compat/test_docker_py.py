@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,15 +12,6 @@ from dockyard.testing.daemon import DaemonProcess
 docker = pytest.importorskip("docker")
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
-
-
-@pytest.fixture
-def client(clean_daemon: DaemonProcess) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=clean_daemon.host, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_ping_and_version(client: docker.DockerClient) -> None:

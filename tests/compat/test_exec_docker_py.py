@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dockyard.testing.daemon import DaemonProcess
-
 docker = pytest.importorskip("docker")
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
-
-
-@pytest.fixture
-def client(clean_daemon: DaemonProcess) -> Iterator[Any]:
-    c = docker.DockerClient(base_url=clean_daemon.host, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture
