@@ -139,7 +139,7 @@ def test_top_of_stopped_container_fails(docker_cli: dict[str, str]) -> None:
     assert r.returncode != 0 and b"not running" in r.stderr
 
 
-_SIZE = re.compile(r"^([\d.]+)([KMGT]i?B|B)$")
+_SIZE = re.compile(r"^([\d.]+)(kB|[KMGT]i?B|B)$")  # docker prints decimal kilobytes as "kB"
 
 
 def _bytes(text: str) -> float:
