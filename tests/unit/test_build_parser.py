@@ -81,7 +81,10 @@ def test_unterminated_heredoc() -> None:
         parse_dockerfile("FROM a\nRUN <<EOF\necho\n")
 
 
-_WORDS = st.text(alphabet="abcdefghij -_./=$", min_size=1, max_size=20).filter(lambda s: s.strip() != "")
+# A leading "--word" is a flag (RUN --mount=..., COPY --from=...), not text: leave those out here.
+_WORDS = st.text(alphabet="abcdefghij -_./=$", min_size=1, max_size=20).filter(
+    lambda s: s.strip() != "" and not s.strip().startswith("--")
+)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["RUN", "ENV", "LABEL", "USER", "WORKDIR"]), _WORDS), max_size=8))
